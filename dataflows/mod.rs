@@ -1,0 +1,20 @@
+//! The analysts' dataflows and their explicit registry.
+//!
+//! Each module is one dataflow: pure functions from input collections to output
+//! collections, no async, no clock, no I/O and no reorg logic. To add one, write
+//! `dataflows/<name>.rs` implementing [`Dataflow`](crate::engine::dataflow::Dataflow) and add
+//! it to [`registry`]. See `dataflows/README.md`.
+
+pub mod gas_fees;
+
+use crate::engine::dataflow::Dataflow;
+
+/// Every dataflow chainflow knows, in the order `chainflow list` shows them.
+pub fn registry() -> Vec<&'static dyn Dataflow> {
+    vec![&gas_fees::GasFees]
+}
+
+/// The registered dataflow named `name`.
+pub fn find(name: &str) -> Option<&'static dyn Dataflow> {
+    registry().into_iter().find(|d| d.name() == name)
+}

@@ -1,0 +1,260 @@
+//! The `chainflow` command line: `run` and `list`.
+//!
+//! timely's own flags (`-w/--threads`, `-n/--processes`, `-p/--process`, `-h/--hostfile`)
+//! are taken out of the arguments of `run` and handed to `timely::Config::from_args`, so the
+//! worker count is set exactly as in any timely program: `chainflow run -w 2`.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, JsonlConfig};
+use crate::engine::{self, RunControl};
+use crate::sinks::Sink;
+use crate::sinks::console::ConsoleSink;
+use crate::sinks::jsonl::JsonlSink;
+use crate::sources::devnet::Devnet;
+
+/// Command-line arguments.
+#[derive(Debug, Parser)]
+#[command(
+    name = "chainflow",
+    version,
+    about = "Stream processing for blockchain data: a reorg is a retraction"
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the dataflows over a source (default: the built-in devnet) until Ctrl-C.
+    ///
+    /// timely flags pass through: -w N (worker threads), -n N (processes), -p I (process index), -h FILE (hostfile).
+    Run(RunArgs),
+    /// List the dataflows, their outputs and columns.
+    List,
+}
+
+/// Arguments of `run`.
+#[derive(Debug, Default, clap::Args)]
+pub struct RunArgs {
+    /// TOML config file (environment overrides: CHAINFLOW_<SECTION>__<KEY>).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Stop once the chain has N blocks (the devnet's `max_blocks`).
+    #[arg(long, value_name = "N")]
+    pub max_blocks: Option<u64>,
+    /// Also write every update as a JSON line to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub jsonl: Option<PathBuf>,
+    /// Devnet seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Generate devnet blocks as fast as possible instead of pacing them.
+    #[arg(long)]
+    pub fast: bool,
+    /// Do not print the live console view.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+const TIMELY_FLAGS: &[&str] = &[
+    "-w",
+    "--threads",
+    "-n",
+    "--processes",
+    "-p",
+    "--process",
+    "-h",
+    "--hostfile",
+];
+
+/// Splits timely's flags (with their values) out of `args`; returns `(ours, timely's)`.
+pub fn split_timely_args(args: &[String]) -> (Vec<String>, Vec<String>) {
+    let mut ours = Vec::with_capacity(args.len());
+    let mut timely = Vec::new();
+    let mut it = args.iter().peekable();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v)),
+            _ => (arg.as_str(), None),
+        };
+        if TIMELY_FLAGS.contains(&flag)
+            && (inline.is_some() || it.peek().is_some_and(|v| !v.starts_with('-')))
+        {
+            timely.push(flag.to_string());
+            match inline {
+                Some(v) => timely.push(v.to_string()),
+                None => timely.extend(it.next().cloned()),
+            }
+        } else {
+            ours.push(arg.clone());
+        }
+    }
+    (ours, timely)
+}
+
+/// Runs the command line `args` (program name first).
+pub fn main(args: Vec<String>) -> Result<()> {
+    let is_run = args.get(1).is_some_and(|a| a == "run");
+    let (ours, timely_args) = if is_run {
+        split_timely_args(&args)
+    } else {
+        (args, Vec::new())
+    };
+    let cli = match Cli::try_parse_from(&ours) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match cli.command {
+        Command::List => {
+            print!("{}", list());
+            Ok(())
+        }
+        Command::Run(run_args) => run(run_args, timely_args),
+    }
+}
+
+/// The text `chainflow list` prints.
+pub fn list() -> String {
+    let mut out = String::new();
+    for df in crate::dataflows::registry() {
+        out.push_str(&format!("{}  {}\n", df.name(), df.doc()));
+        for spec in df.outputs() {
+            out.push_str(&format!(
+                "  output {}  key ({})  {}\n",
+                spec.name,
+                spec.key.join(", "),
+                spec.doc
+            ));
+            for c in spec.columns {
+                out.push_str(&format!(
+                    "    {:<18} {:<10} {}\n",
+                    c.name,
+                    c.ty.name(),
+                    c.doc
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(n) = args.max_blocks {
+        config.devnet.max_blocks = Some(n);
+    }
+    if let Some(seed) = args.seed {
+        config.devnet.seed = seed;
+    }
+    if args.fast {
+        config.devnet.block_time_ms = 0;
+    }
+    if let Some(path) = args.jsonl {
+        config.sinks.jsonl = Some(JsonlConfig { path });
+    }
+    if args.quiet {
+        config.sinks.console.enabled = false;
+    }
+    config.validate()?;
+
+    let timely_config =
+        timely::Config::from_args(std::iter::once("chainflow".to_string()).chain(timely_args))
+            .map_err(|e| anyhow::anyhow!("invalid timely flags: {e}"))?;
+
+    let control = RunControl::default();
+    let shutdown = control.shutdown.clone();
+    let mut interrupts = 0u32;
+    ctrlc::set_handler(move || {
+        interrupts += 1;
+        if interrupts > 1 {
+            std::process::exit(130);
+        }
+        eprintln!("stopping: draining what was ingested (Ctrl-C again to abort)");
+        shutdown.store(true, Ordering::Relaxed);
+    })
+    .context("cannot install the Ctrl-C handler")?;
+
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if config.sinks.console.enabled {
+        sinks.push(Box::new(ConsoleSink::new(
+            control.stats.clone(),
+            config.sinks.console.max_lines_per_batch,
+        )));
+    }
+    if let Some(jsonl) = &config.sinks.jsonl {
+        sinks.push(Box::new(JsonlSink::create(&jsonl.path)?));
+    }
+    let mut dataflows = Vec::new();
+    for name in &config.dataflows.enabled {
+        match crate::dataflows::find(name) {
+            Some(df) => dataflows.push(df),
+            None => bail!("unknown dataflow '{name}'"),
+        }
+    }
+    let source = Devnet::new(config.devnet.clone())?;
+    tracing::info!(
+        chain_id = config.devnet.chain_id,
+        seed = config.devnet.seed,
+        dataflows = ?config.dataflows.enabled,
+        "running devnet"
+    );
+    let summary = engine::run(
+        &config.engine,
+        timely_config,
+        dataflows,
+        source,
+        sinks,
+        &control,
+    )?;
+    tracing::info!(
+        epochs = summary.epochs,
+        blocks_added = summary.blocks_added,
+        blocks_removed = summary.blocks_removed,
+        reorgs = summary.reorgs,
+        batches = summary.batches,
+        updates = summary.updates,
+        "run finished"
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn timely_flags_are_split_out() {
+        let (ours, timely) = split_timely_args(&s(&[
+            "chainflow",
+            "run",
+            "-w",
+            "2",
+            "--max-blocks",
+            "5",
+            "--process=1",
+        ]));
+        assert_eq!(ours, s(&["chainflow", "run", "--max-blocks", "5"]));
+        assert_eq!(timely, s(&["-w", "2", "--process", "1"]));
+    }
+
+    #[test]
+    fn list_names_outputs_and_columns() {
+        let text = list();
+        assert!(text.contains("gas_fees"));
+        assert!(text.contains("output gas_fees_blocks  key (chain_id, block_number)"));
+        assert!(text.contains("priority_fee_p90"));
+        assert!(text.contains("output gas_fees_minutes  key (chain_id, minute)"));
+    }
+}

@@ -1,0 +1,306 @@
+//! The TOML configuration, with environment overrides.
+//!
+//! Every section and key is optional; defaults work on a laptop. Unknown keys are rejected
+//! with the key's path named. An environment variable `CHAINFLOW_<SECTION>__<KEY>` (double
+//! underscore between levels, case-insensitive) overrides a key: for example
+//! `CHAINFLOW_DEVNET__SEED=7` or `CHAINFLOW_SINKS__JSONL__PATH=out.jsonl`. Its value is read
+//! as a TOML value when it parses as one (`7`, `true`, `0.5`, `"text"`), else as a string.
+//!
+//! ```
+//! let config = chainflow::config::Config::from_toml_str("[devnet]\nseed = 7\n", std::iter::empty())?;
+//! assert_eq!(config.devnet.seed, 7);
+//! # Ok::<(), chainflow::config::ConfigError>(())
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::EngineSettings;
+use crate::sources::devnet::DevnetConfig;
+
+/// Errors of the configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file '{path}': {reason}")]
+    Read {
+        /// Path of the file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The text is not valid TOML.
+    #[error("config is not valid TOML: {0}")]
+    Syntax(String),
+    /// A key is unknown or its value has the wrong type.
+    #[error("config key '{key}': {reason}")]
+    Key {
+        /// Dotted path of the key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A value is out of range or inconsistent with another.
+    #[error("config key '{key}' is invalid: {reason}")]
+    Invalid {
+        /// Dotted path of the key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Engine settings.
+    pub engine: EngineSettings,
+    /// The built-in devnet source.
+    pub devnet: DevnetConfig,
+    /// Sinks.
+    pub sinks: SinksConfig,
+    /// Which dataflows run.
+    pub dataflows: DataflowsConfig,
+}
+
+/// `[sinks]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SinksConfig {
+    /// The live console view.
+    pub console: ConsoleConfig,
+    /// The JSONL file sink; off unless a path is given.
+    pub jsonl: Option<JsonlConfig>,
+}
+
+/// `[sinks.console]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Whether the console view runs.
+    pub enabled: bool,
+    /// Update lines printed per batch at most.
+    pub max_lines_per_batch: usize,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: true,
+            max_lines_per_batch: 12,
+        }
+    }
+}
+
+/// `[sinks.jsonl]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonlConfig {
+    /// File to write (truncated at start).
+    pub path: PathBuf,
+}
+
+/// `[dataflows]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataflowsConfig {
+    /// Names of the dataflows to run (see `chainflow list`).
+    pub enabled: Vec<String>,
+}
+
+impl Default for DataflowsConfig {
+    fn default() -> Self {
+        DataflowsConfig {
+            enabled: crate::dataflows::registry()
+                .iter()
+                .map(|d| d.name().to_string())
+                .collect(),
+        }
+    }
+}
+
+/// Prefix of override variables.
+pub const ENV_PREFIX: &str = "CHAINFLOW_";
+
+impl Config {
+    /// Reads `path` (or only defaults when `None`), then applies overrides from the process
+    /// environment, then validates.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).map_err(|e| ConfigError::Read {
+                path: p.to_path_buf(),
+                reason: e.to_string(),
+            })?,
+            None => String::new(),
+        };
+        Config::from_toml_str(&text, std::env::vars())
+    }
+
+    /// Parses `text`, applies the overrides among `env` and validates.
+    pub fn from_toml_str<I>(text: &str, env: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax(e.to_string()))?;
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            if !rest.contains("__") {
+                continue;
+            }
+            let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            set_path(&mut table, &path, parse_env_value(&value)).map_err(|reason| {
+                ConfigError::Key {
+                    key: path.join("."),
+                    reason: format!("cannot apply {name}: {reason}"),
+                }
+            })?;
+        }
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let key = e.path().to_string();
+                ConfigError::Key {
+                    key,
+                    reason: e.into_inner().message().to_string(),
+                }
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.devnet
+            .validate()
+            .map_err(|(key, reason)| ConfigError::Invalid { key, reason })?;
+        for name in &self.dataflows.enabled {
+            if crate::dataflows::find(name).is_none() {
+                let known: Vec<_> = crate::dataflows::registry()
+                    .iter()
+                    .map(|d| d.name())
+                    .collect();
+                return Err(ConfigError::Invalid {
+                    key: "dataflows.enabled".into(),
+                    reason: format!("unknown dataflow '{name}', known: {}", known.join(", ")),
+                });
+            }
+        }
+        if self.engine.blocks_per_epoch == 0 {
+            return Err(ConfigError::Invalid {
+                key: "engine.blocks_per_epoch".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.engine.channel_capacity == 0 {
+            return Err(ConfigError::Invalid {
+                key: "engine.channel_capacity".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        if self.engine.max_inflight_epochs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "engine.max_inflight_epochs".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    let doc = format!("v = {raw}");
+    match doc.parse::<toml::Table>() {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    match path {
+        [] => Err("empty key".into()),
+        [last] => {
+            table.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => set_path(t, rest, value),
+                _ => Err(format!("'{first}' is not a table")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_str(text, std::iter::empty())
+    }
+
+    #[test]
+    fn empty_config_gives_defaults() {
+        assert_eq!(parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = parse("[devnet]\nseeed = 1\n").unwrap_err().to_string();
+        assert!(
+            err.contains("devnet.seeed") || err.contains("seeed"),
+            "{err}"
+        );
+        assert!(err.contains("unknown field"), "{err}");
+        let err = parse("[nope]\n").unwrap_err().to_string();
+        assert!(err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let err = parse("[devnet]\nseed = \"x\"\n").unwrap_err().to_string();
+        assert!(err.contains("devnet.seed"), "{err}");
+        let err = parse("[devnet]\nreorg_rate = 2.0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("devnet.reorg_rate"), "{err}");
+        let err = parse("[dataflows]\nenabled = [\"gas_feez\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("gas_feez"), "{err}");
+        let err = parse("[devnet\n").unwrap_err().to_string();
+        assert!(err.contains("TOML"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_apply_and_unknown_env_keys_fail() {
+        let env = vec![
+            ("CHAINFLOW_DEVNET__SEED".to_string(), "9".to_string()),
+            (
+                "CHAINFLOW_SINKS__JSONL__PATH".to_string(),
+                "out.jsonl".to_string(),
+            ),
+            (
+                "CHAINFLOW_LOG".to_string(),
+                "ignored: no double underscore".to_string(),
+            ),
+        ];
+        let c = Config::from_toml_str("[devnet]\nseed = 1\n", env).unwrap();
+        assert_eq!(c.devnet.seed, 9);
+        assert_eq!(c.sinks.jsonl.unwrap().path, PathBuf::from("out.jsonl"));
+        let env = vec![("CHAINFLOW_DEVNET__SEEDS".to_string(), "9".to_string())];
+        let err = Config::from_toml_str("", env).unwrap_err().to_string();
+        assert!(err.contains("devnet.seeds"), "{err}");
+    }
+}

@@ -1,0 +1,214 @@
+//! The contract between analysts' dataflows and the engine.
+//!
+//! A [`Dataflow`] gets typed input collections ([`Inputs`]) and returns named output
+//! collections ([`Output`]) whose rows implement [`Row`]: the row type knows its columns and
+//! its key, which is all a sink needs to create and fill a table. Dataflows contain no I/O,
+//! no clock and no reorg logic: an orphaned block arrives as a `-1` diff of the very record
+//! that entered with `+1`.
+
+use differential_dataflow::VecCollection;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Address, B256, Block, Diff, Epoch, Log, Tx};
+
+/// A collection of the engine: records of type `D` at [`Epoch`]s with [`Diff`]s.
+pub type Collection<'s, D> = VecCollection<'s, Epoch, D, Diff>;
+
+/// The type of a column, as sinks map it to their own types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ColumnType {
+    /// Unsigned 64-bit integer.
+    U64,
+    /// An amount of wei (unsigned, exact, up to 128 bits).
+    Wei,
+    /// A 32-byte hash, `0x`-hex in text formats.
+    Hash,
+    /// A 20-byte address, `0x`-hex in text formats.
+    Address,
+    /// Unix time in seconds (UTC).
+    Timestamp,
+    /// UTF-8 text.
+    Text,
+}
+
+impl ColumnType {
+    /// Lowercase name used by `chainflow list`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ColumnType::U64 => "u64",
+            ColumnType::Wei => "wei(u128)",
+            ColumnType::Hash => "hash",
+            ColumnType::Address => "address",
+            ColumnType::Timestamp => "timestamp",
+            ColumnType::Text => "text",
+        }
+    }
+}
+
+/// One column of an output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Column {
+    /// Column name (snake_case, also the sink column name).
+    pub name: &'static str,
+    /// Column type.
+    pub ty: ColumnType,
+    /// One line saying what the column holds.
+    pub doc: &'static str,
+}
+
+impl Column {
+    /// A column description.
+    pub const fn new(name: &'static str, ty: ColumnType, doc: &'static str) -> Self {
+        Column { name, ty, doc }
+    }
+}
+
+/// A value of a column, in the type-erased form sinks encode.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Value {
+    /// A `U64` or `Timestamp` column.
+    U64(u64),
+    /// A `Wei` column.
+    Wei(u128),
+    /// A `Hash` column.
+    Hash(B256),
+    /// An `Address` column.
+    Address(Address),
+    /// A `Text` column.
+    Text(String),
+}
+
+/// A row of an output: its columns and key are known statically.
+pub trait Row:
+    Clone + Ord + std::fmt::Debug + Serialize + for<'de> Deserialize<'de> + Send + 'static
+{
+    /// The columns, in order.
+    const COLUMNS: &'static [Column];
+    /// The names of the key columns: at most one row per key is current at any epoch.
+    const KEY: &'static [&'static str];
+    /// The values of the columns, in the order of [`Row::COLUMNS`].
+    fn values(&self) -> Vec<Value>;
+}
+
+/// The static description of an output: name, columns and key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputSpec {
+    /// Output name, also the default table name.
+    pub name: &'static str,
+    /// One line saying what a row is.
+    pub doc: &'static str,
+    /// Columns in order.
+    pub columns: &'static [Column],
+    /// Key column names.
+    pub key: &'static [&'static str],
+}
+
+impl OutputSpec {
+    /// The spec of an output named `name` whose rows are `R`.
+    pub const fn of<R: Row>(name: &'static str, doc: &'static str) -> Self {
+        OutputSpec {
+            name,
+            doc,
+            columns: R::COLUMNS,
+            key: R::KEY,
+        }
+    }
+}
+
+/// A row with its values in column order: what leaves a dataflow.
+pub type RowValues = Vec<Value>;
+
+/// A built output: its spec and the collection of its rows.
+pub struct Output<'s> {
+    /// What the output is.
+    pub spec: OutputSpec,
+    /// The rows, type-erased to their values.
+    pub rows: Collection<'s, RowValues>,
+}
+
+impl<'s> Output<'s> {
+    /// Wraps a typed collection of rows as the output described by `spec`.
+    pub fn new<R: Row>(spec: OutputSpec, rows: Collection<'s, R>) -> Self {
+        Output {
+            spec,
+            rows: rows.map(|r| r.values()),
+        }
+    }
+}
+
+/// The input collections a dataflow may use. Collections derived here are built only when a
+/// dataflow asks for them.
+pub struct Inputs<'s> {
+    blocks: Collection<'s, Block>,
+}
+
+impl<'s> Inputs<'s> {
+    /// Wraps the engine's block collection.
+    pub fn new(blocks: Collection<'s, Block>) -> Self {
+        Inputs { blocks }
+    }
+
+    /// Canonical blocks, each with its transactions and logs.
+    pub fn blocks(&self) -> Collection<'s, Block> {
+        self.blocks.clone()
+    }
+
+    /// Canonical transactions with the header facts they are usually read with.
+    pub fn transactions(&self) -> Collection<'s, (TxContext, Tx)> {
+        self.blocks.clone().flat_map(|b| {
+            let ctx = TxContext::of(&b);
+            b.transactions.into_iter().map(move |tx| (ctx, tx))
+        })
+    }
+
+    /// Canonical logs with the header facts they are usually read with.
+    pub fn logs(&self) -> Collection<'s, (TxContext, Log)> {
+        self.blocks.clone().flat_map(|b| {
+            let ctx = TxContext::of(&b);
+            b.logs.into_iter().map(move |log| (ctx, log))
+        })
+    }
+}
+
+/// The header facts of the block a transaction or log belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TxContext {
+    /// Chain id.
+    pub chain_id: u64,
+    /// Block number.
+    pub block_number: u64,
+    /// Block hash.
+    pub block_hash: B256,
+    /// Block timestamp (unix seconds).
+    pub timestamp: u64,
+    /// Base fee of the block.
+    pub base_fee_per_gas: u128,
+}
+
+impl TxContext {
+    /// The context of `block`.
+    pub fn of(block: &Block) -> Self {
+        TxContext {
+            chain_id: block.chain_id,
+            block_number: block.number,
+            block_hash: block.hash,
+            timestamp: block.timestamp,
+            base_fee_per_gas: block.base_fee_per_gas,
+        }
+    }
+}
+
+/// An analyst's dataflow: pure functions from input collections to output collections.
+///
+/// Implementations live in `dataflows/` and are listed in its explicit registry.
+pub trait Dataflow: Send + Sync {
+    /// The `snake_case` name, used for the file, metrics and default table prefix.
+    fn name(&self) -> &'static str;
+    /// One line saying what it computes.
+    fn doc(&self) -> &'static str;
+    /// The outputs [`Dataflow::build`] returns, in the same order.
+    fn outputs(&self) -> Vec<OutputSpec>;
+    /// Builds the dataflow on `inputs` and returns its outputs.
+    fn build<'s>(&self, inputs: &Inputs<'s>) -> Vec<Output<'s>>;
+}

@@ -1,0 +1,460 @@
+//! The engine: timely workers fed from bounded channels, outputs released to sinks when the
+//! frontier passes an epoch.
+//!
+//! ```text
+//!  source iterator ──► feeder (caller's thread): one epoch per event, or per
+//!                      `blocks_per_epoch` blocks; -1 for removed blocks, +1 for added ones
+//!        │ bounded channel per local worker (Arc<EpochBatch>)
+//!        ▼
+//!  timely workers: each inserts the blocks whose hash falls to it, advances to epoch + 1
+//!        │ dataflows/*.rs build outputs from the shared `Inputs`
+//!        ▼ release operators (worker 0): consolidated OutputBatch [lower, upper)
+//!  bounded channel ──► sink thread: Sink::commit for every accepting sink, retries, stop on fatal
+//! ```
+//!
+//! Backpressure: every channel is bounded and a worker takes a new epoch only while fewer
+//! than `max_inflight_epochs` epochs are unreleased, so a slow sink slows ingestion instead of
+//! growing memory. The worker count comes from timely's own flags (`-w`, `-n`, `-p`, `-h`).
+
+pub mod dataflow;
+mod release;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, Sender};
+use differential_dataflow::input::Input;
+use serde::{Deserialize, Serialize};
+use timely::dataflow::ProbeHandle;
+
+use crate::model::{Block, ChainEvent, ChainId, Diff, Epoch};
+use crate::sinks::{OutputBatch, Sink, SinkError};
+use crate::sources::{SourceError, SourceEvent};
+use dataflow::{Dataflow, Inputs};
+
+/// Engine settings (`[engine]` in the config).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSettings {
+    /// Epochs a worker may run ahead of the released output before it stops taking input.
+    pub max_inflight_epochs: u64,
+    /// Capacity, in epochs or batches, of the channels into and out of the workers.
+    pub channel_capacity: usize,
+    /// Blocks put at one epoch: 1 for live following, more for replays (throughput).
+    pub blocks_per_epoch: usize,
+    /// First epoch of the run.
+    pub start_epoch: Epoch,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            max_inflight_epochs: 64,
+            channel_capacity: 64,
+            blocks_per_epoch: 1,
+            start_epoch: 1,
+        }
+    }
+}
+
+/// Errors that end a run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The source failed for good.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A sink failed for good.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// A dataflow is inconsistent with what it declares.
+    #[error("dataflow '{dataflow}' is invalid: {reason}")]
+    Dataflow {
+        /// Dataflow name.
+        dataflow: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// timely could not start or a worker failed.
+    #[error("timely runtime failed: {0}")]
+    Runtime(String),
+}
+
+/// Counters of what the engine ingested, shared with sinks such as the console.
+#[derive(Debug, Default)]
+pub struct IngestStats {
+    /// Epochs sent to the workers.
+    pub epochs: AtomicU64,
+    /// Blocks added (`+1`).
+    pub blocks_added: AtomicU64,
+    /// Blocks removed (`-1`).
+    pub blocks_removed: AtomicU64,
+    /// Reorgs and reverts seen.
+    pub reorgs: AtomicU64,
+    /// Depth of the deepest reorg.
+    pub max_reorg_depth: AtomicU64,
+    /// Depth of the latest reorg.
+    pub last_reorg_depth: AtomicU64,
+    /// Height of the latest canonical head.
+    pub head: AtomicU64,
+}
+
+impl IngestStats {
+    fn record(&self, event: &ChainEvent) {
+        let removed = event.old().len() as u64;
+        let added = event.new_blocks().len() as u64;
+        self.blocks_added.fetch_add(added, Ordering::Relaxed);
+        self.blocks_removed.fetch_add(removed, Ordering::Relaxed);
+        if removed > 0 {
+            self.reorgs.fetch_add(1, Ordering::Relaxed);
+            self.max_reorg_depth.fetch_max(removed, Ordering::Relaxed);
+            self.last_reorg_depth.store(removed, Ordering::Relaxed);
+        }
+        if let Some(last) = event.new_blocks().last() {
+            self.head.store(last.number, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Epochs ingested.
+    pub epochs: u64,
+    /// Blocks added.
+    pub blocks_added: u64,
+    /// Blocks removed by reorgs.
+    pub blocks_removed: u64,
+    /// Reorgs seen.
+    pub reorgs: u64,
+    /// Batches committed to sinks.
+    pub batches: u64,
+    /// Updates committed to sinks (counted once per batch, not per sink).
+    pub updates: u64,
+}
+
+/// Handles shared between the caller and a run.
+#[derive(Clone, Debug, Default)]
+pub struct RunControl {
+    /// Set to stop: the source is no longer read, what was ingested is drained to the sinks.
+    pub shutdown: Arc<AtomicBool>,
+    /// Ingest counters.
+    pub stats: Arc<IngestStats>,
+}
+
+/// One epoch's worth of input for the workers.
+struct EpochBatch {
+    epoch: Epoch,
+    updates: Vec<(Block, Diff)>,
+    finalized: Arc<BTreeMap<ChainId, u64>>,
+}
+
+/// The worker a block goes to: spreads blocks by hash so every worker gets a share.
+fn worker_of(block: &Block, peers: usize) -> usize {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&block.hash.0[..8]);
+    (u64::from_le_bytes(bytes) % peers.max(1) as u64) as usize
+}
+
+/// Number of worker threads in this process for `config`.
+fn local_workers(config: &timely::Config) -> usize {
+    use timely::CommunicationConfig as C;
+    match &config.communication {
+        C::Thread => 1,
+        C::Process(n) | C::ProcessBinary(n) => *n,
+        C::Cluster { threads, .. } => *threads,
+    }
+}
+
+/// Runs `dataflows` over the events of `source` until the source ends or `control.shutdown`
+/// is set, committing every output to every accepting sink.
+pub fn run<I>(
+    settings: &EngineSettings,
+    timely_config: timely::Config,
+    dataflows: Vec<&'static dyn Dataflow>,
+    source: I,
+    mut sinks: Vec<Box<dyn Sink>>,
+    control: &RunControl,
+) -> Result<RunSummary, EngineError>
+where
+    I: IntoIterator<Item = Result<SourceEvent, SourceError>>,
+{
+    check_dataflows(&dataflows)?;
+    let local = local_workers(&timely_config).max(1);
+    let capacity = settings.channel_capacity.max(1);
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let mut senders = Vec::with_capacity(local);
+    let mut receivers = Vec::with_capacity(local);
+    for _ in 0..local {
+        let (tx, rx) = crossbeam_channel::bounded::<Arc<EpochBatch>>(capacity);
+        senders.push(tx);
+        receivers.push(Some(rx));
+    }
+    let receivers = Arc::new(Mutex::new(receivers));
+    let (batch_tx, batch_rx) = crossbeam_channel::bounded::<OutputBatch>(capacity);
+
+    // The sink thread: commits batches in arrival order, retrying what may succeed later.
+    let sink_stop = Arc::clone(&stop);
+    let sink_thread = thread::Builder::new()
+        .name("chainflow-sinks".into())
+        .spawn(move || -> Result<(u64, u64), SinkError> {
+            let mut batches = 0u64;
+            let mut updates = 0u64;
+            for batch in batch_rx.iter() {
+                for sink in sinks.iter_mut() {
+                    if sink.accepts(batch.output.name) {
+                        if let Err(err) = commit_with_retry(sink.as_mut(), &batch) {
+                            sink_stop.store(true, Ordering::Relaxed);
+                            return Err(err);
+                        }
+                    }
+                }
+                batches += 1;
+                updates += batch.updates.len() as u64;
+            }
+            for sink in sinks.iter_mut() {
+                sink.close()?;
+            }
+            Ok((batches, updates))
+        })
+        .map_err(|e| EngineError::Runtime(format!("cannot start the sink thread: {e}")))?;
+
+    let max_inflight = settings.max_inflight_epochs.max(1);
+    let start = settings.start_epoch;
+    let worker_stop = Arc::clone(&stop);
+    let guards = timely::execute(timely_config, move |worker| {
+        let index = worker.index();
+        let peers = worker.peers();
+        let receiver = receivers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(index % local)
+            .and_then(Option::take);
+        let Some(receiver) = receiver else {
+            return Err(format!("worker {index} found no input channel"));
+        };
+        let ctx = Rc::new(release::ReleaseContext {
+            batches: (index == 0).then(|| batch_tx.clone()),
+            stop: Arc::clone(&worker_stop),
+            finalized: Rc::new(RefCell::new(Arc::new(BTreeMap::new()))),
+            start,
+        });
+        let (mut input, probe) = worker.dataflow::<Epoch, _, _>(|scope| {
+            let (input, blocks) = scope.new_collection::<Block, Diff>();
+            let inputs = Inputs::new(blocks);
+            let probe = ProbeHandle::new();
+            for df in &dataflows {
+                for output in df.build(&inputs) {
+                    release::attach(output, &probe, &ctx);
+                }
+            }
+            (input, probe)
+        });
+        input.advance_to(start);
+        input.flush();
+        loop {
+            let behind = probe.less_than(&input.time().saturating_sub(max_inflight));
+            if !behind {
+                match receiver.recv_timeout(Duration::from_millis(1)) {
+                    Ok(batch) => {
+                        *ctx.finalized.borrow_mut() = Arc::clone(&batch.finalized);
+                        let epoch = batch.epoch;
+                        input.advance_to(epoch);
+                        match Arc::try_unwrap(batch) {
+                            Ok(batch) => {
+                                for (block, diff) in batch.updates {
+                                    if worker_of(&block, peers) == index {
+                                        input.update(block, diff);
+                                    }
+                                }
+                            }
+                            Err(batch) => {
+                                for (block, diff) in &batch.updates {
+                                    if worker_of(block, peers) == index {
+                                        input.update(block.clone(), *diff);
+                                    }
+                                }
+                            }
+                        }
+                        input.advance_to(epoch + 1);
+                        input.flush();
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            worker.step();
+        }
+        input.close();
+        while !probe.done() {
+            worker.step();
+        }
+        Ok(())
+    })
+    .map_err(EngineError::Runtime)?;
+
+    // The feeder, on this thread.
+    let feed = feed(settings, source, &senders, &stop, control);
+    drop(senders);
+
+    let mut worker_error = None;
+    for result in guards.join() {
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) | Err(e) => worker_error = Some(e),
+        }
+    }
+    let sinks_result = sink_thread
+        .join()
+        .map_err(|_| EngineError::Runtime("the sink thread panicked".into()))?;
+    let (batches, updates) = sinks_result?;
+    let epochs = feed?;
+    if let Some(e) = worker_error {
+        return Err(EngineError::Runtime(e));
+    }
+    let stats = &control.stats;
+    Ok(RunSummary {
+        epochs,
+        blocks_added: stats.blocks_added.load(Ordering::Relaxed),
+        blocks_removed: stats.blocks_removed.load(Ordering::Relaxed),
+        reorgs: stats.reorgs.load(Ordering::Relaxed),
+        batches,
+        updates,
+    })
+}
+
+fn check_dataflows(dataflows: &[&'static dyn Dataflow]) -> Result<(), EngineError> {
+    let mut seen = BTreeMap::new();
+    for df in dataflows {
+        for spec in df.outputs() {
+            if let Some(other) = seen.insert(spec.name, df.name()) {
+                return Err(EngineError::Dataflow {
+                    dataflow: df.name().into(),
+                    reason: format!("output '{}' is also declared by '{other}'", spec.name),
+                });
+            }
+            for key in spec.key {
+                if !spec.columns.iter().any(|c| c.name == *key) {
+                    return Err(EngineError::Dataflow {
+                        dataflow: df.name().into(),
+                        reason: format!(
+                            "key column '{key}' of output '{}' is not a column",
+                            spec.name
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Commits `batch` to `sink`, retrying retryable failures with exponential backoff.
+fn commit_with_retry(sink: &mut dyn Sink, batch: &OutputBatch) -> Result<(), SinkError> {
+    const ATTEMPTS: u32 = 8;
+    let mut delay = Duration::from_millis(50);
+    let mut attempt = 1;
+    loop {
+        match sink.commit(batch) {
+            Ok(()) => return Ok(()),
+            Err(err) if err.is_retryable() && attempt < ATTEMPTS => {
+                tracing::warn!(sink = sink.name(), output = batch.output.name, attempt, error = %err, "retrying commit");
+                thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(5));
+                attempt += 1;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// Reads the source, groups events into epochs and hands each epoch to every local worker.
+/// Returns the number of epochs sent.
+fn feed<I>(
+    settings: &EngineSettings,
+    source: I,
+    senders: &[Sender<Arc<EpochBatch>>],
+    stop: &AtomicBool,
+    control: &RunControl,
+) -> Result<u64, EngineError>
+where
+    I: IntoIterator<Item = Result<SourceEvent, SourceError>>,
+{
+    let per_epoch = settings.blocks_per_epoch.max(1);
+    let mut epoch = settings.start_epoch;
+    let mut finalized: BTreeMap<ChainId, u64> = BTreeMap::new();
+    let mut updates: Vec<(Block, Diff)> = Vec::new();
+    let mut blocks_in_epoch = 0usize;
+    let mut sent = 0u64;
+    let started = Instant::now();
+
+    let send =
+        |epoch: Epoch, updates: Vec<(Block, Diff)>, finalized: &BTreeMap<ChainId, u64>| -> bool {
+            let batch = Arc::new(EpochBatch {
+                epoch,
+                updates,
+                finalized: Arc::new(finalized.clone()),
+            });
+            for tx in senders {
+                let mut item = Arc::clone(&batch);
+                loop {
+                    match tx.send_timeout(item, Duration::from_millis(100)) {
+                        Ok(()) => break,
+                        Err(SendTimeoutError::Timeout(back)) => {
+                            if stop.load(Ordering::Relaxed) {
+                                return false;
+                            }
+                            item = back;
+                        }
+                        Err(SendTimeoutError::Disconnected(_)) => return false,
+                    }
+                }
+            }
+            true
+        };
+
+    for item in source {
+        if control.shutdown.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let item = match item {
+            Ok(item) => item,
+            Err(err) => {
+                tracing::error!(error = %err, "source failed; draining what was ingested");
+                if !updates.is_empty() {
+                    send(epoch, std::mem::take(&mut updates), &finalized);
+                }
+                return Err(err.into());
+            }
+        };
+        control.stats.record(&item.event);
+        if let Some((chain, height)) = item.finalized {
+            let entry = finalized.entry(chain).or_insert(height);
+            *entry = (*entry).max(height);
+        }
+        // An event counts at least once, so a revert alone still closes an epoch.
+        blocks_in_epoch += item.event.new_blocks().len().max(1);
+        updates.extend(item.event.into_updates());
+        if blocks_in_epoch >= per_epoch {
+            if !send(epoch, std::mem::take(&mut updates), &finalized) {
+                break;
+            }
+            control.stats.epochs.fetch_add(1, Ordering::Relaxed);
+            epoch += 1;
+            sent += 1;
+            blocks_in_epoch = 0;
+        }
+    }
+    if !updates.is_empty() && send(epoch, updates, &finalized) {
+        control.stats.epochs.fetch_add(1, Ordering::Relaxed);
+        sent += 1;
+    }
+    tracing::debug!(epochs = sent, elapsed = ?started.elapsed(), "source done");
+    Ok(sent)
+}

@@ -1,0 +1,88 @@
+//! Sinks: where consolidated output updates go.
+//!
+//! The engine hands a sink one [`OutputBatch`] at a time: every update of one output whose
+//! epoch lies in the closed range `[lower, upper)`, consolidated (no two updates share a row
+//! and an epoch, no zero diffs). The sink applies the batch and records `upper` as committed
+//! before [`Sink::commit`] returns; the engine never sends a range twice in one run and
+//! sends the ranges of one output in increasing order.
+//!
+//! Each sink splits a pure encoder (tested alone) from a thin writer.
+
+pub mod console;
+pub mod jsonl;
+pub mod memory;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::engine::dataflow::{OutputSpec, RowValues};
+use crate::model::{ChainId, Diff, Epoch};
+
+/// The consolidated updates of one output over the epochs `[lower, upper)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputBatch {
+    /// The output the updates belong to.
+    pub output: OutputSpec,
+    /// First epoch of the range (inclusive).
+    pub lower: Epoch,
+    /// End of the range (exclusive): once committed, every epoch below it is final.
+    pub upper: Epoch,
+    /// `(row, epoch, diff)` sorted by epoch, then row; retractions come before insertions of
+    /// the same epoch.
+    pub updates: Vec<(RowValues, Epoch, Diff)>,
+    /// Finalized height per chain when the range closed.
+    pub finalized: Arc<BTreeMap<ChainId, u64>>,
+}
+
+/// Errors of a sink.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SinkError {
+    /// Writing failed in a way a retry may fix (a timeout, a dropped connection).
+    #[error("sink '{sink}' failed to write output '{output}' (retryable): {reason}")]
+    Retryable {
+        /// Sink name.
+        sink: String,
+        /// Output name.
+        output: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Writing failed for good; the pipeline stops.
+    #[error("sink '{sink}' failed to write output '{output}': {reason}")]
+    Fatal {
+        /// Sink name.
+        sink: String,
+        /// Output name.
+        output: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl SinkError {
+    /// Whether retrying the same batch may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SinkError::Retryable { .. })
+    }
+}
+
+/// A result with a [`SinkError`].
+pub type Result<T, E = SinkError> = std::result::Result<T, E>;
+
+/// A destination of output updates.
+pub trait Sink: Send {
+    /// Sink name for logs and errors (`console`, `jsonl`, ...).
+    fn name(&self) -> &str;
+    /// Whether this sink takes the output named `output`.
+    fn accepts(&self, output: &str) -> bool {
+        let _ = output;
+        true
+    }
+    /// Applies `batch` and durably records `batch.upper` as committed for its output.
+    fn commit(&mut self, batch: &OutputBatch) -> Result<()>;
+    /// Called once when the run ends, after the last batch.
+    fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
+}

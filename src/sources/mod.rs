@@ -1,0 +1,32 @@
+//! Sources of chain events: pure iterators of [`SourceEvent`]s; the timely wiring lives in
+//! the engine.
+
+pub mod devnet;
+pub mod rpc;
+
+use crate::model::{ChainEvent, ChainId};
+
+/// A chain event with what the source knows about finality when it emitted it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceEvent {
+    /// The change of the canonical chain.
+    pub event: ChainEvent,
+    /// The finalized height of the event's chain, when known.
+    pub finalized: Option<(ChainId, u64)>,
+}
+
+/// Errors of a source.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// A node's answer could not be turned into the model.
+    #[error("invalid {what} from chain {chain_id}: {reason}")]
+    Invalid {
+        /// Chain the answer came from.
+        chain_id: u64,
+        /// What was being decoded (`block 0x…`, `receipt 0x…`).
+        what: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+}

@@ -1,0 +1,1 @@
+//! Conversion of alloy RPC types into the model.

@@ -1,0 +1,2 @@
+//! JSON-RPC source.
+pub mod convert;
