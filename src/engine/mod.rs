@@ -208,11 +208,12 @@ where
             let mut updates = 0u64;
             for batch in batch_rx.iter() {
                 for sink in sinks.iter_mut() {
-                    if sink.accepts(batch.output.name) {
-                        if let Err(err) = commit_with_retry(sink.as_mut(), &batch) {
-                            sink_stop.store(true, Ordering::Relaxed);
-                            return Err(err);
-                        }
+                    if !sink.accepts(batch.output.name) {
+                        continue;
+                    }
+                    if let Err(err) = commit_with_retry(sink.as_mut(), &batch) {
+                        sink_stop.store(true, Ordering::Relaxed);
+                        return Err(err);
                     }
                 }
                 batches += 1;

@@ -4,7 +4,7 @@
 pub mod devnet;
 pub mod rpc;
 
-use crate::model::{ChainEvent, ChainId};
+use crate::model::{B256, ChainEvent, ChainId};
 
 /// A chain event with what the source knows about finality when it emitted it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +27,21 @@ pub enum SourceError {
         /// What was being decoded (`block 0x…`, `receipt 0x…`).
         what: String,
         /// Why it was rejected.
+        reason: String,
+    },
+    /// The receipts handed with a block do not belong to its transactions: their count differs
+    /// or a receipt names another transaction than the one at its position.
+    #[error("receipts do not match block {number} ({hash}) of chain {chain_id}: {reason}")]
+    ReceiptMismatch {
+        /// Chain the block belongs to.
+        chain_id: u64,
+        /// Height of the block.
+        number: u64,
+        /// Hash of the block.
+        hash: B256,
+        /// Transaction whose receipt is wrong, `None` when the counts differ.
+        tx: Option<B256>,
+        /// What does not match.
         reason: String,
     },
 }

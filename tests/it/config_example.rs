@@ -1,0 +1,22 @@
+//! The shipped example config parses, so it cannot rot.
+
+use chainflow::config::Config;
+
+#[test]
+fn example_config_parses_and_matches_defaults() {
+    let text = include_str!("../../examples/config.example.toml");
+    let config = Config::from_toml_str(text, std::iter::empty())
+        .expect("examples/config.example.toml parses");
+    // The example documents the defaults: keep them in step.
+    assert_eq!(config, Config::default());
+}
+
+#[test]
+fn example_config_with_a_typo_names_the_key() {
+    let text =
+        include_str!("../../examples/config.example.toml").replace("reorg_rate", "reorg_rat");
+    let err = Config::from_toml_str(&text, std::iter::empty())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("reorg_rat"), "{err}");
+}

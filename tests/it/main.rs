@@ -1,0 +1,9 @@
+//! Integration tests: one binary, a module per area. Real mainnet fixtures come from
+//! `../shared/data` (the repository is cloned beside `shared/`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod config_example;
+mod oracle;
+mod real_data;

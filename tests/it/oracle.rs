@@ -1,0 +1,254 @@
+//! Oracle tests: random chains with random reorgs (depth 1..64) through the engine; at every
+//! epoch the accumulated output equals a from-scratch recompute over the canonical chain.
+
+use std::collections::BTreeMap;
+
+use chainflow::dataflows::gas_fees::{self, GasFees};
+use chainflow::engine::dataflow::{Row, Value};
+use chainflow::engine::{self, EngineSettings, RunControl};
+use chainflow::model::{Block, Epoch};
+use chainflow::sinks::memory::MemorySink;
+use chainflow::sinks::{OutputBatch, Sink};
+use chainflow::sources::SourceEvent;
+use chainflow::sources::devnet::{Devnet, DevnetConfig};
+
+fn storm(seed: u64, blocks: u64) -> DevnetConfig {
+    DevnetConfig {
+        seed,
+        block_time_ms: 0,
+        max_blocks: Some(blocks),
+        txs_per_block: 12,
+        reorg_rate: 0.12,
+        edge_reorg_share: 0.1,
+        reorg_max_depth: 64,
+        finality_depth: 64,
+        // Short slots put many blocks in a minute and make minutes straddle reorgs.
+        slot_seconds: 5,
+        ..DevnetConfig::default()
+    }
+}
+
+fn events(config: DevnetConfig) -> Vec<SourceEvent> {
+    Devnet::new(config).unwrap().map(|e| e.unwrap()).collect()
+}
+
+fn timely_config(workers: usize) -> timely::Config {
+    if workers == 1 {
+        timely::Config::thread()
+    } else {
+        timely::Config::process(workers)
+    }
+}
+
+fn run(events: Vec<SourceEvent>, workers: usize, blocks_per_epoch: usize) -> Vec<OutputBatch> {
+    let sink = MemorySink::new();
+    let settings = EngineSettings {
+        blocks_per_epoch,
+        max_inflight_epochs: 8,
+        channel_capacity: 4,
+        ..EngineSettings::default()
+    };
+    let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink.clone())];
+    let summary = engine::run(
+        &settings,
+        timely_config(workers),
+        vec![&GasFees],
+        events.into_iter().map(Ok),
+        sinks,
+        &RunControl::default(),
+    )
+    .unwrap();
+    assert!(summary.epochs > 0);
+    sink.batches()
+}
+
+/// Canonical chain after each event (the epoch of event `i` is `1 + i` at one block per epoch).
+fn canonical_after_each(events: &[SourceEvent]) -> Vec<Vec<Block>> {
+    let mut chain: Vec<Block> = Vec::new();
+    let mut out = Vec::new();
+    for e in events {
+        let old = e.event.old();
+        if !old.is_empty() {
+            let tail = chain.split_off(chain.len() - old.len());
+            assert_eq!(tail, old);
+        }
+        chain.extend(e.event.new_blocks().iter().cloned());
+        out.push(chain.clone());
+    }
+    out
+}
+
+type State = BTreeMap<Vec<Value>, isize>;
+
+fn expected(chain: &[Block]) -> (State, State) {
+    let (blocks, minutes) = gas_fees::recompute(chain);
+    (
+        blocks.iter().map(|r| (r.values(), 1)).collect(),
+        minutes.iter().map(|r| (r.values(), 1)).collect(),
+    )
+}
+
+/// Checks the batch contract: contiguous ranges per output, epochs inside their range,
+/// consolidated updates, and insert/delete/change per key and epoch.
+fn check_batches(batches: &[OutputBatch]) {
+    let mut uppers: BTreeMap<&str, Epoch> = BTreeMap::new();
+    for b in batches {
+        let prev = uppers.insert(b.output.name, b.upper);
+        if let Some(prev) = prev {
+            assert_eq!(
+                b.lower, prev,
+                "ranges of '{}' are contiguous",
+                b.output.name
+            );
+        }
+        assert!(b.lower < b.upper);
+        let mut per_key: BTreeMap<(Epoch, Vec<Value>), (usize, usize)> = BTreeMap::new();
+        let key_idx: Vec<usize> = b
+            .output
+            .key
+            .iter()
+            .map(|k| b.output.columns.iter().position(|c| c.name == *k).unwrap())
+            .collect();
+        for w in b.updates.windows(2) {
+            assert!(
+                (w[0].1, &w[0].0) != (w[1].1, &w[1].0),
+                "updates are consolidated"
+            );
+        }
+        for (row, t, d) in &b.updates {
+            assert!(
+                *t >= b.lower && *t < b.upper,
+                "epoch {t} outside [{}, {})",
+                b.lower,
+                b.upper
+            );
+            assert!(*d == 1 || *d == -1, "diff {d}");
+            let key = key_idx.iter().map(|&i| row[i].clone()).collect();
+            let e = per_key.entry((*t, key)).or_default();
+            if *d > 0 { e.0 += 1 } else { e.1 += 1 }
+        }
+        for ((t, key), (ins, del)) in per_key {
+            assert!(
+                ins <= 1 && del <= 1,
+                "key {key:?} at epoch {t}: {ins} inserts, {del} deletes"
+            );
+        }
+    }
+}
+
+fn updates_of<'a>(batches: &'a [OutputBatch], output: &str) -> Vec<&'a (Vec<Value>, Epoch, isize)> {
+    let mut all: Vec<_> = batches
+        .iter()
+        .filter(|b| b.output.name == output)
+        .flat_map(|b| b.updates.iter())
+        .collect();
+    all.sort_by_key(|u| u.1);
+    all
+}
+
+fn apply(state: &mut State, row: &[Value], diff: isize) {
+    let e = state.entry(row.to_vec()).or_insert(0);
+    *e += diff;
+    if *e == 0 {
+        state.remove(row);
+    }
+}
+
+fn every_epoch_equals_recompute(seed: u64, workers: usize) {
+    let events = events(storm(seed, 500));
+    let reorg_depths: Vec<usize> = events
+        .iter()
+        .map(|e| e.event.depth())
+        .filter(|d| *d > 0)
+        .collect();
+    assert!(
+        reorg_depths.len() >= 20,
+        "seed {seed}: only {} reorgs",
+        reorg_depths.len()
+    );
+    let canon = canonical_after_each(&events);
+    let batches = run(events, workers, 1);
+    check_batches(&batches);
+    let blocks = updates_of(&batches, gas_fees::BLOCKS);
+    let minutes = updates_of(&batches, gas_fees::MINUTES);
+    let (mut bs, mut ms) = (State::new(), State::new());
+    let (mut bi, mut mi) = (0, 0);
+    for (i, chain) in canon.iter().enumerate() {
+        let epoch = 1 + i as Epoch;
+        while bi < blocks.len() && blocks[bi].1 == epoch {
+            apply(&mut bs, &blocks[bi].0, blocks[bi].2);
+            bi += 1;
+        }
+        while mi < minutes.len() && minutes[mi].1 == epoch {
+            apply(&mut ms, &minutes[mi].0, minutes[mi].2);
+            mi += 1;
+        }
+        let (eb, em) = expected(chain);
+        assert_eq!(
+            bs, eb,
+            "seed {seed}, {workers} worker(s): gas_fees_blocks differs at epoch {epoch}"
+        );
+        assert_eq!(
+            ms, em,
+            "seed {seed}, {workers} worker(s): gas_fees_minutes differs at epoch {epoch}"
+        );
+    }
+    assert_eq!(bi, blocks.len(), "no updates after the last epoch");
+    assert_eq!(mi, minutes.len());
+}
+
+#[test]
+fn gas_fees_equals_recompute_at_every_epoch_one_worker() {
+    for seed in [1, 2, 3] {
+        every_epoch_equals_recompute(seed, 1);
+    }
+}
+
+#[test]
+fn gas_fees_equals_recompute_at_every_epoch_two_workers() {
+    for seed in [4, 5] {
+        every_epoch_equals_recompute(seed, 2);
+    }
+}
+
+#[test]
+fn reorg_at_the_finality_edge_is_retracted() {
+    let config = DevnetConfig {
+        reorg_rate: 0.05,
+        edge_reorg_share: 1.0,
+        ..storm(9, 300)
+    };
+    let events = events(config);
+    assert!(
+        events.iter().any(|e| e.event.depth() == 64),
+        "a depth-64 reorg happened"
+    );
+    let canon = canonical_after_each(&events);
+    let batches = run(events, 2, 1);
+    let mut state = State::new();
+    for u in updates_of(&batches, gas_fees::BLOCKS) {
+        apply(&mut state, &u.0, u.2);
+    }
+    assert_eq!(state, expected(canon.last().unwrap()).0);
+}
+
+#[test]
+fn batched_epochs_reach_the_same_final_state() {
+    let events = events(storm(6, 400));
+    let canon = canonical_after_each(&events);
+    for (workers, per_epoch) in [(1, 50), (2, 7)] {
+        let batches = run(events.clone(), workers, per_epoch);
+        check_batches(&batches);
+        let (mut bs, mut ms) = (State::new(), State::new());
+        for u in updates_of(&batches, gas_fees::BLOCKS) {
+            apply(&mut bs, &u.0, u.2);
+        }
+        for u in updates_of(&batches, gas_fees::MINUTES) {
+            apply(&mut ms, &u.0, u.2);
+        }
+        let (eb, em) = expected(canon.last().unwrap());
+        assert_eq!(bs.len(), 400);
+        assert_eq!(bs, eb, "{workers} workers, {per_epoch} blocks per epoch");
+        assert_eq!(ms, em, "{workers} workers, {per_epoch} blocks per epoch");
+    }
+}
