@@ -29,6 +29,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -110,8 +111,9 @@ pub struct BlockSummary {
     pub tx_count: u64,
     /// Sum of effective tip times gas used.
     pub priority_fee_sum: Wei,
-    /// Effective tips as ascending `(tip, count)` runs.
-    pub tips: Vec<(Wei, u64)>,
+    /// Effective tips as ascending `(tip, count)` runs, shared: the per-minute state keeps
+    /// one summary per block and copies it on every merge, so a clone must be cheap.
+    pub tips: Arc<Vec<(Wei, u64)>>,
     /// Blobs carried.
     pub blob_count: u64,
     /// Blob gas used.
@@ -155,7 +157,7 @@ impl BlockSummary {
             base_fee_per_gas: base,
             tx_count: block.transactions.len() as u64,
             priority_fee_sum,
-            tips: runs,
+            tips: Arc::new(runs),
             blob_count,
             blob_gas_used: block.blob_gas_used,
             excess_blob_gas: block.excess_blob_gas,
@@ -340,7 +342,7 @@ impl MinuteRow {
             base_fee_sum += s.base_fee_per_gas * Wei::from(n);
             row.blob_count += s.blob_count * n;
             row.blob_gas_used += s.blob_gas_used * n;
-            for &(tip, c) in &s.tips {
+            for &(tip, c) in s.tips.iter() {
                 *tips.entry(tip).or_default() += c * n;
             }
         }

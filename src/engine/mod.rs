@@ -402,8 +402,18 @@ where
                 updates,
                 finalized: Arc::new(finalized.clone()),
             });
-            for tx in senders {
-                let mut item = Arc::clone(&batch);
+            // The last sender gets the batch itself, so with one worker the worker holds the
+            // only reference and moves the blocks instead of cloning them.
+            let mut batch = Some(batch);
+            for (i, tx) in senders.iter().enumerate() {
+                let item = if i + 1 == senders.len() {
+                    batch.take()
+                } else {
+                    batch.clone()
+                };
+                let Some(mut item) = item else {
+                    return false;
+                };
                 loop {
                     match tx.send_timeout(item, Duration::from_millis(100)) {
                         Ok(()) => break,

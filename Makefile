@@ -1,0 +1,46 @@
+# chainflow: `make help` lists the targets.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.PHONY: run
+run: ## Run the devnet through the gas_fees dataflow with a live console view (Ctrl-C stops)
+	$(CARGO) run --release --quiet -- run $(ARGS)
+
+.PHONY: build
+build: ## Build the release binary
+	$(CARGO) build --release
+
+.PHONY: services
+services: ## Install and start what the tests need (ClickHouse, NATS, PostgreSQL, anvil, chdb); idempotent
+	@bash scripts/services.sh
+
+.PHONY: test
+test: services ## Set up services, then run every test
+	$(CARGO) test
+
+.PHONY: lint
+lint: ## cargo fmt --check and clippy -D warnings on all targets
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+.PHONY: fmt
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+.PHONY: bench
+bench: ## Throughput of gas_fees against a plain loop (BENCH_BLOCKS=100000 by default)
+	$(CARGO) bench --bench gas_fees
+
+.PHONY: doc
+doc: ## Build the API docs
+	$(CARGO) doc --no-deps
+
+.PHONY: clean
+clean: ## Remove build output
+	$(CARGO) clean
