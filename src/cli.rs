@@ -16,6 +16,8 @@ use crate::sinks::Sink;
 use crate::sinks::console::ConsoleSink;
 use crate::sinks::jsonl::JsonlSink;
 use crate::sources::devnet::Devnet;
+use crate::sources::rpc::{ChainConfig, RpcSource};
+use crate::sources::{SourceError, SourceEvent};
 
 /// Command-line arguments.
 #[derive(Debug, Parser)]
@@ -53,6 +55,13 @@ pub struct RunArgs {
     /// Also write every update as a JSON line to PATH.
     #[arg(long, value_name = "PATH")]
     pub jsonl: Option<PathBuf>,
+    /// Follow the chain served by this JSON-RPC node (ws:// subscribes, http:// polls)
+    /// instead of the devnet.
+    #[arg(long, value_name = "URL")]
+    pub rpc: Option<String>,
+    /// With --rpc: first block to read (default: the node's head).
+    #[arg(long, value_name = "N")]
+    pub start_block: Option<u64>,
     /// Devnet seed.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -163,6 +172,13 @@ fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
     if args.quiet {
         config.sinks.console.enabled = false;
     }
+    if let Some(url) = args.rpc {
+        let mut chain = ChainConfig::new(url);
+        chain.start_block = args.start_block;
+        config.chains = vec![chain];
+    } else if args.start_block.is_some() {
+        bail!("--start-block needs --rpc");
+    }
     config.validate()?;
 
     let timely_config =
@@ -199,13 +215,24 @@ fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
             None => bail!("unknown dataflow '{name}'"),
         }
     }
-    let source = Devnet::new(config.devnet.clone())?;
-    tracing::info!(
-        chain_id = config.devnet.chain_id,
-        seed = config.devnet.seed,
-        dataflows = ?config.dataflows.enabled,
-        "running devnet"
-    );
+    let source: Box<dyn Iterator<Item = Result<SourceEvent, SourceError>>> = if config
+        .chains
+        .is_empty()
+    {
+        tracing::info!(
+            chain_id = config.devnet.chain_id,
+            seed = config.devnet.seed,
+            dataflows = ?config.dataflows.enabled,
+            "running devnet"
+        );
+        Box::new(Devnet::new(config.devnet.clone())?)
+    } else {
+        tracing::info!(chains = config.chains.len(), dataflows = ?config.dataflows.enabled, "following chains over JSON-RPC");
+        Box::new(RpcSource::start(
+            config.chains.clone(),
+            control.shutdown.clone(),
+        )?)
+    };
     let summary = engine::run(
         &config.engine,
         timely_config,

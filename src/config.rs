@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::EngineSettings;
 use crate::sources::devnet::DevnetConfig;
+use crate::sources::rpc::ChainConfig;
 
 /// Errors of the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -58,8 +59,11 @@ pub enum ConfigError {
 pub struct Config {
     /// Engine settings.
     pub engine: EngineSettings,
-    /// The built-in devnet source.
+    /// The built-in devnet source (used when no chain is configured).
     pub devnet: DevnetConfig,
+    /// Chains followed through JSON-RPC nodes (`[[chains]]`); when any is given the devnet is
+    /// not used.
+    pub chains: Vec<ChainConfig>,
     /// Sinks.
     pub sinks: SinksConfig,
     /// Which dataflows run.
@@ -179,6 +183,11 @@ impl Config {
         self.devnet
             .validate()
             .map_err(|(key, reason)| ConfigError::Invalid { key, reason })?;
+        for (i, chain) in self.chains.iter().enumerate() {
+            chain
+                .validate(i)
+                .map_err(|(key, reason)| ConfigError::Invalid { key, reason })?;
+        }
         for name in &self.dataflows.enabled {
             if crate::dataflows::find(name).is_none() {
                 let known: Vec<_> = crate::dataflows::registry()

@@ -44,4 +44,39 @@ pub enum SourceError {
         /// What does not match.
         reason: String,
     },
+    /// A reorg reaches below the window or below finality.
+    #[error("deep reorg: {reason}")]
+    DeepReorg {
+        /// Chain that reorged.
+        chain_id: u64,
+        /// Depth, hashes and limits.
+        reason: String,
+    },
+    /// A node request failed.
+    #[error("rpc {method} to {url} for chain {chain_id} failed: {reason}")]
+    Rpc {
+        /// Chain the node serves.
+        chain_id: u64,
+        /// Node URL (without credentials).
+        url: String,
+        /// JSON-RPC method.
+        method: String,
+        /// What went wrong.
+        reason: String,
+        /// Whether a retry may succeed.
+        retryable: bool,
+    },
+}
+
+impl SourceError {
+    /// Whether retrying the same request may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            SourceError::Rpc {
+                retryable: true,
+                ..
+            }
+        )
+    }
 }

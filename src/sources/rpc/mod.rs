@@ -1,2 +1,459 @@
-//! JSON-RPC source.
+//! The JSON-RPC source: follows one or more chains through their nodes.
+//!
+//! ```text
+//!  per chain (thread + tokio runtime):
+//!    heads task: ws `newHeads` subscription (http: polling `latest`), reconnect with backoff
+//!                and jitter; after every (re)connect the latest head is announced first
+//!         │ heads (coalesced: only the newest waiting head matters, parents fill gaps)
+//!         ▼
+//!    ChainTracker (tracker.rs) ── fetches blocks + receipts by hash through NodeClient ──► events
+//!         │
+//!  all chains ─► one bounded channel ─► RpcSource (an Iterator the engine reads: one epoch
+//!                                       sequence for all chains)
+//! ```
+//!
+//! A retryable failure (the node is down) is logged and the chain waits for the node to come
+//! back; an inconsistent answer that stays inconsistent after retries, or a reorg deeper
+//! than allowed, ends the run with an error naming the chain.
+
+pub mod client;
 pub mod convert;
+pub mod tracker;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+
+use self::client::{ClientConfig, NodeClient, backoff, redact};
+use self::tracker::{BlockFetcher, ChainTracker, DeepReorgPolicy, Head, TrackerConfig};
+use super::{SourceError, SourceEvent};
+use crate::model::fees::BlobParams;
+use crate::model::{B256, Block};
+
+/// One chain to follow (`[[chains]]` in the config).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    /// Name for logs.
+    #[serde(default)]
+    pub name: String,
+    /// Expected chain id; the node's is checked against it when given.
+    #[serde(default)]
+    pub id: Option<u64>,
+    /// Node URL: `ws(s)://` subscribes to heads, `http(s)://` polls.
+    pub rpc: String,
+    /// Blocks kept below the tip and the finality depth when the node reports no finalized
+    /// block.
+    #[serde(default = "default_window")]
+    pub finality_depth: u64,
+    /// `halt` (default) or `resync` on a reorg deeper than the window or below finality.
+    #[serde(default)]
+    pub on_deep_reorg: DeepReorgPolicy,
+    /// First block to read; by default the run starts at the node's head.
+    #[serde(default)]
+    pub start_block: Option<u64>,
+    /// Polling interval over HTTP, in milliseconds.
+    #[serde(default = "default_poll")]
+    pub poll_interval_ms: u64,
+    /// Blob parameters by fork name (`cancun`, `prague`, `osaka`, `bpo1`, `bpo2`); by
+    /// default the mainnet schedule by timestamp.
+    #[serde(default)]
+    pub blob_schedule: Option<String>,
+    /// Requests in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub max_concurrency: usize,
+}
+
+fn default_window() -> u64 {
+    64
+}
+fn default_poll() -> u64 {
+    250
+}
+fn default_concurrency() -> usize {
+    16
+}
+
+impl ChainConfig {
+    /// A chain followed through `rpc` with default settings.
+    pub fn new(rpc: impl Into<String>) -> Self {
+        ChainConfig {
+            name: String::new(),
+            id: None,
+            rpc: rpc.into(),
+            finality_depth: default_window(),
+            on_deep_reorg: DeepReorgPolicy::Halt,
+            start_block: None,
+            poll_interval_ms: default_poll(),
+            blob_schedule: None,
+            max_concurrency: default_concurrency(),
+        }
+    }
+
+    /// Checks the settings; the error names the key.
+    pub fn validate(&self, index: usize) -> Result<(), (String, String)> {
+        let key = |k: &str| format!("chains[{index}].{k}");
+        if !["http://", "https://", "ws://", "wss://"]
+            .iter()
+            .any(|p| self.rpc.starts_with(p))
+        {
+            return Err((
+                key("rpc"),
+                format!("'{}' is not an http(s) or ws(s) URL", redact(&self.rpc)),
+            ));
+        }
+        if self.finality_depth == 0 {
+            return Err((key("finality_depth"), "must be at least 1".into()));
+        }
+        if let Some(name) = &self.blob_schedule
+            && BlobParams::from_name(name).is_none()
+        {
+            return Err((key("blob_schedule"), format!("unknown fork '{name}'")));
+        }
+        Ok(())
+    }
+
+    fn label(&self) -> String {
+        if self.name.is_empty() {
+            redact(&self.rpc)
+        } else {
+            self.name.clone()
+        }
+    }
+}
+
+/// Follows chains through their nodes; an iterator of [`SourceEvent`]s for the engine.
+pub struct RpcSource {
+    events: Receiver<Result<SourceEvent, SourceError>>,
+    shutdown: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl RpcSource {
+    /// Starts following `chains`; stops when `shutdown` is set.
+    pub fn start(chains: Vec<ChainConfig>, shutdown: Arc<AtomicBool>) -> Result<Self, SourceError> {
+        let (tx, rx) = crossbeam_channel::bounded(256);
+        let mut threads = Vec::new();
+        for chain in chains {
+            let tx = tx.clone();
+            let stop = Arc::clone(&shutdown);
+            let name = format!("chainflow-rpc-{}", chain.label());
+            let handle = std::thread::Builder::new()
+                .name(name)
+                .spawn(move || follow_chain(chain, tx, stop))
+                .map_err(|e| SourceError::Rpc {
+                    chain_id: 0,
+                    url: String::new(),
+                    method: "spawn".into(),
+                    reason: e.to_string(),
+                    retryable: false,
+                })?;
+            threads.push(handle);
+        }
+        Ok(RpcSource {
+            events: rx,
+            shutdown,
+            threads,
+        })
+    }
+}
+
+impl Iterator for RpcSource {
+    type Item = Result<SourceEvent, SourceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.shutdown.load(Ordering::Relaxed) {
+                return None;
+            }
+            match self.events.recv_timeout(Duration::from_millis(100)) {
+                Ok(item) => return Some(item),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+}
+
+impl Drop for RpcSource {
+    fn drop(&mut self) {
+        self.shutdown.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+type Shared = Arc<Mutex<Arc<NodeClient>>>;
+
+struct Fetcher<'a> {
+    rt: &'a Runtime,
+    client: Shared,
+}
+
+impl Fetcher<'_> {
+    fn client(&self) -> Arc<NodeClient> {
+        Arc::clone(&self.client.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl BlockFetcher for Fetcher<'_> {
+    fn block_by_hash(&mut self, hash: B256) -> Result<Option<Block>, SourceError> {
+        let c = self.client();
+        self.rt.block_on(c.block_by_hash(hash))
+    }
+    fn block_by_number(&mut self, number: Option<u64>) -> Result<Option<Block>, SourceError> {
+        let c = self.client();
+        self.rt.block_on(c.block_by_number(number))
+    }
+    fn finalized(&mut self) -> Result<Option<u64>, SourceError> {
+        let c = self.client();
+        self.rt.block_on(c.finalized())
+    }
+}
+
+fn client_config(chain: &ChainConfig) -> ClientConfig {
+    let mut c = ClientConfig::new(chain.rpc.clone());
+    c.max_concurrency = chain.max_concurrency;
+    c.blob_params = chain
+        .blob_schedule
+        .as_deref()
+        .and_then(BlobParams::from_name);
+    c
+}
+
+/// Connects, retrying with backoff until it works or `stop` is set.
+async fn connect(
+    chain: &ChainConfig,
+    stop: &AtomicBool,
+) -> Option<Result<NodeClient, SourceError>> {
+    let mut attempt = 0;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        attempt += 1;
+        match NodeClient::connect(client_config(chain)).await {
+            Ok(c) => {
+                if let Some(id) = chain.id
+                    && id != c.chain_id()
+                {
+                    return Some(Err(SourceError::Invalid {
+                        chain_id: id,
+                        what: format!("node {}", redact(&chain.rpc)),
+                        reason: format!("it serves chain {}, the config says {id}", c.chain_id()),
+                    }));
+                }
+                return Some(Ok(c));
+            }
+            Err(e) => {
+                let delay = backoff(attempt, Duration::from_secs(10));
+                tracing::warn!(chain = %chain.label(), attempt, error = %e, ?delay, "cannot connect, retrying");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// Announces heads: the latest first, then every new one; reconnects when the stream ends.
+async fn announce_heads(
+    chain: ChainConfig,
+    shared: Shared,
+    heads: mpsc::Sender<Head>,
+    stop: Arc<AtomicBool>,
+) {
+    let poll = Duration::from_millis(chain.poll_interval_ms.max(10));
+    let mut client = Arc::clone(&shared.lock().unwrap_or_else(PoisonError::into_inner));
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Ok(Some(h)) = client.latest_head().await
+            && heads
+                .send(Head {
+                    number: h.number,
+                    hash: h.hash,
+                })
+                .await
+                .is_err()
+        {
+            return;
+        }
+        match client.subscribe_heads().await {
+            Ok(Some(mut stream)) => {
+                while let Some(h) = stream.next().await {
+                    if heads
+                        .send(Head {
+                            number: h.number,
+                            hash: h.hash,
+                        })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                tracing::warn!(chain = %chain.label(), "head subscription ended, reconnecting");
+            }
+            Ok(None) => {
+                // HTTP: poll the latest head.
+                let mut last = None;
+                loop {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    match client.latest_head().await {
+                        Ok(Some(h)) if last != Some(h.hash) => {
+                            last = Some(h.hash);
+                            if heads
+                                .send(Head {
+                                    number: h.number,
+                                    hash: h.hash,
+                                })
+                                .await
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(chain = %chain.label(), error = %e, "polling the head failed");
+                            break;
+                        }
+                    }
+                    tokio::time::sleep(poll).await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(chain = %chain.label(), error = %e, "cannot subscribe to heads")
+            }
+        }
+        match connect(&chain, &stop).await {
+            Some(Ok(c)) => {
+                client = Arc::new(c);
+                *shared.lock().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&client);
+                tracing::info!(chain = %chain.label(), "reconnected");
+            }
+            Some(Err(e)) => {
+                tracing::error!(chain = %chain.label(), error = %e, "reconnect refused");
+                return;
+            }
+            None => return,
+        }
+    }
+}
+
+fn follow_chain(
+    chain: ChainConfig,
+    out: Sender<Result<SourceEvent, SourceError>>,
+    stop: Arc<AtomicBool>,
+) {
+    let fail = |e: SourceError| {
+        let _ = out.send(Err(e));
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return fail(SourceError::Rpc {
+                chain_id: 0,
+                url: redact(&chain.rpc),
+                method: "runtime".into(),
+                reason: e.to_string(),
+                retryable: false,
+            });
+        }
+    };
+    let client = match rt.block_on(connect(&chain, &stop)) {
+        Some(Ok(c)) => c,
+        Some(Err(e)) => return fail(e),
+        None => return,
+    };
+    let chain_id = client.chain_id();
+    tracing::info!(chain = %chain.label(), chain_id, url = %redact(&chain.rpc), ws = client.config().is_ws(), "following chain");
+    let shared: Shared = Arc::new(Mutex::new(Arc::new(client)));
+    let mut fetcher = Fetcher {
+        rt: &rt,
+        client: Arc::clone(&shared),
+    };
+    let mut tracker = ChainTracker::new(TrackerConfig {
+        chain_id,
+        window: chain.finality_depth,
+        on_deep_reorg: chain.on_deep_reorg,
+    });
+    let send = |events: Vec<crate::model::ChainEvent>, tracker: &ChainTracker| -> bool {
+        for event in events {
+            let item = SourceEvent {
+                event,
+                finalized: Some((chain_id, tracker.finalized())),
+            };
+            if out.send(Ok(item)).is_err() {
+                return false;
+            }
+        }
+        true
+    };
+
+    let start = match chain.start_block {
+        Some(n) => Ok(n),
+        None => rt
+            .block_on(fetcher.client().latest_head())
+            .map(|h| h.map_or(0, |h| h.number)),
+    };
+    let first = start.and_then(|from| tracker.start_at(&mut fetcher, from));
+    match first {
+        Ok(events) => {
+            if !send(events, &tracker) {
+                return;
+            }
+        }
+        Err(e) => return fail(e),
+    }
+
+    let (head_tx, mut head_rx) = mpsc::channel::<Head>(1024);
+    rt.spawn(announce_heads(
+        chain.clone(),
+        Arc::clone(&shared),
+        head_tx,
+        Arc::clone(&stop),
+    ));
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let next = rt.block_on(async {
+            tokio::time::timeout(Duration::from_millis(200), head_rx.recv()).await
+        });
+        let mut head = match next {
+            Ok(Some(h)) => h,
+            Ok(None) => return, // the head task ended for good
+            Err(_) => continue,
+        };
+        // Only the newest waiting head matters: parents fill the gap.
+        while let Ok(h) = head_rx.try_recv() {
+            head = h;
+        }
+        match tracker.on_head(&mut fetcher, head) {
+            Ok(events) => {
+                if !send(events, &tracker) {
+                    return;
+                }
+            }
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(chain = %chain.label(), error = %e, "node unavailable; waiting for the next head");
+            }
+            Err(e) => return fail(e),
+        }
+    }
+}
