@@ -3,7 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod anvil_harness;
 mod cli;
 mod config_example;
 mod oracle;
 mod real_data;
+mod rpc;
+mod rpc_errors;
+mod support;

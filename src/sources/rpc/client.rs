@@ -82,6 +82,8 @@ pub fn redact(url: &str) -> String {
 /// What a failed attempt means.
 enum Failure {
     Retry(String, Option<Duration>),
+    /// The node answered, but not with what was asked: retried, then fatal.
+    Garbled(String),
     Fatal(String),
 }
 
@@ -111,7 +113,7 @@ fn classify<E: std::fmt::Display>(err: RpcError<TransportErrorKind, E>) -> Failu
                 Failure::Fatal(err.to_string())
             }
         }
-        RpcError::DeserError { .. } | RpcError::NullResp => Failure::Retry(err.to_string(), None),
+        RpcError::DeserError { .. } | RpcError::NullResp => Failure::Garbled(err.to_string()),
         _ => Failure::Fatal(err.to_string()),
     }
 }
@@ -182,6 +184,7 @@ impl NodeClient {
     {
         let attempts = self.config.attempts.max(1);
         let mut last = String::new();
+        let mut garbled = true;
         for attempt in 1..=attempts {
             let permit = self
                 .permits
@@ -198,12 +201,18 @@ impl NodeClient {
                 Ok(Ok(value)) => return Ok(value),
                 Ok(Err(err)) => match classify(err) {
                     Failure::Fatal(reason) => return Err(self.error(method, reason, false)),
+                    Failure::Garbled(reason) => {
+                        last = reason;
+                        None
+                    }
                     Failure::Retry(reason, after) => {
+                        garbled = false;
                         last = reason;
                         after
                     }
                 },
                 Err(_) => {
+                    garbled = false;
                     last = format!("no answer within {:?}", self.config.request_timeout);
                     None
                 }
@@ -213,6 +222,15 @@ impl NodeClient {
                 tracing::debug!(method, attempt, error = %last, ?delay, "retrying rpc call");
                 tokio::time::sleep(delay).await;
             }
+        }
+        if garbled {
+            // The node answers every time, just not with JSON-RPC that decodes: retrying for
+            // longer will not help and nothing it said can be used.
+            return Err(self.error(
+                method,
+                format!("the node's answer cannot be decoded ({attempts} attempts): {last}"),
+                false,
+            ));
         }
         Err(self.error(
             method,

@@ -253,6 +253,7 @@ async fn connect(
                 }
                 return Some(Ok(c));
             }
+            Err(e) if !e.is_retryable() => return Some(Err(e)),
             Err(e) => {
                 let delay = backoff(attempt, Duration::from_secs(10));
                 tracing::warn!(chain = %chain.label(), attempt, error = %e, ?delay, "cannot connect, retrying");

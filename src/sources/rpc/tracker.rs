@@ -206,13 +206,17 @@ impl ChainTracker {
             }
             if cur.number <= oldest {
                 let chain_id = self.config.chain_id;
-                let tip = self
+                let (tip_number, tip_hash) = self
                     .window
                     .back()
-                    .map(|b| format!("{} ({})", b.number, b.hash))
+                    .map(|b| (b.number, b.hash))
                     .unwrap_or_default();
+                let new_tip = &branch[0];
                 let what = format!(
-                    "no common ancestor within the {}-block window on chain {chain_id}: the new branch reaches block {} ({}) whose parent {} is unknown; tracked tip {tip}",
+                    "reorg of depth at least {} on chain {chain_id} from tip {tip_number} ({tip_hash}) to {} ({}): no common ancestor within the {}-block window (block {} ({}) has unknown parent {})",
+                    tip_number.saturating_sub(cur.number) + 1,
+                    new_tip.number,
+                    new_tip.hash,
                     self.window.len(),
                     cur.number,
                     cur.hash,

@@ -1,0 +1,290 @@
+//! chainflow following a real node (anvil) that makes real reorgs: after every change, every
+//! `gas_fees` output equals a recompute from the node's canonical chain, read by the test
+//! itself through plain JSON-RPC (`support::node_oracle`).
+
+use std::collections::BTreeMap;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use chainflow::dataflows::gas_fees::{self, GasFees};
+use chainflow::engine::dataflow::{Row, Value};
+use chainflow::engine::{self, EngineError, EngineSettings, RunControl, RunSummary};
+use chainflow::sinks::memory::MemorySink;
+use chainflow::sinks::{OutputBatch, Sink};
+use chainflow::sources::rpc::tracker::DeepReorgPolicy;
+use chainflow::sources::rpc::{ChainConfig, RpcSource};
+
+use crate::support::anvil::{Anvil, AnvilOpts, Rng, TxKind};
+use crate::support::node_oracle::gas_fees_from_node;
+
+type State = BTreeMap<Vec<Value>, isize>;
+
+/// chainflow running in the background over one node.
+struct Follower {
+    control: RunControl,
+    sink: MemorySink,
+    handle: Option<JoinHandle<Result<RunSummary, EngineError>>>,
+}
+
+impl Follower {
+    fn start(url: String, window: u64, policy: DeepReorgPolicy) -> Self {
+        let mut chain = ChainConfig::new(url);
+        chain.start_block = Some(0);
+        chain.finality_depth = window;
+        chain.on_deep_reorg = policy;
+        chain.blob_schedule = Some("prague".into());
+        chain.poll_interval_ms = 50;
+        let control = RunControl::default();
+        let sink = MemorySink::new();
+        let (c, s) = (control.clone(), sink.clone());
+        let handle = std::thread::spawn(move || {
+            let source = RpcSource::start(vec![chain], c.shutdown.clone())?;
+            let sinks: Vec<Box<dyn Sink>> = vec![Box::new(s)];
+            engine::run(
+                &EngineSettings::default(),
+                timely::Config::thread(),
+                vec![&GasFees],
+                source,
+                sinks,
+                &c,
+            )
+        });
+        Follower {
+            control,
+            sink,
+            handle: Some(handle),
+        }
+    }
+
+    /// Accumulated state of `output`; every row must have multiplicity 1.
+    fn state(&self, output: &str) -> State {
+        let batches: Vec<OutputBatch> = self.sink.batches();
+        let mut state = State::new();
+        for b in batches.iter().filter(|b| b.output.name == output) {
+            for (row, _, diff) in &b.updates {
+                let e = state.entry(row.clone()).or_insert(0);
+                *e += diff;
+                if *e == 0 {
+                    state.remove(row);
+                }
+            }
+        }
+        for (row, count) in &state {
+            assert_eq!(*count, 1, "{output}: row {row:?} has multiplicity {count}");
+        }
+        state
+    }
+
+    fn finished(&self) -> bool {
+        self.handle.as_ref().is_none_or(|h| h.is_finished())
+    }
+
+    /// Waits until both outputs equal the node's recompute; panics with the difference after
+    /// 30 s. Returns how long it took.
+    fn converge(&self, anvil: &Anvil, what: &str) -> Duration {
+        let started = Instant::now();
+        loop {
+            let (blocks, minutes) = gas_fees_from_node(&anvil.http_url(), 0);
+            let eb: State = blocks.iter().map(|r| (r.values(), 1)).collect();
+            let em: State = minutes.iter().map(|r| (r.values(), 1)).collect();
+            let (sb, sm) = (self.state(gas_fees::BLOCKS), self.state(gas_fees::MINUTES));
+            if sb == eb && sm == em {
+                return started.elapsed();
+            }
+            if started.elapsed() > Duration::from_secs(30) || self.finished() {
+                assert_eq!(sb.len(), eb.len(), "{what}: block row count");
+                assert_eq!(sb, eb, "{what}: gas_fees_blocks");
+                assert_eq!(sm, em, "{what}: gas_fees_minutes");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(mut self) -> Result<RunSummary, EngineError> {
+        self.control
+            .shutdown
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle.take().unwrap().join().unwrap()
+    }
+
+    /// Waits for the run to end by itself (an error) for at most 30 s.
+    fn wait_end(mut self) -> Result<RunSummary, EngineError> {
+        let started = Instant::now();
+        while !self.finished() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the run did not end"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.handle.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.control
+            .shutdown
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Sends `count` mixed transactions and mines one block.
+fn block_with_txs(anvil: &Anvil, seed: u64, count: usize) {
+    anvil.send_mix(seed, count);
+    anvil.mine(1);
+}
+
+/// Replacement transactions for a reorg: a few of each non-blob kind, spread over the new
+/// blocks, from accounts the mixes do not use last.
+fn replacements(anvil: &Anvil, depth: u64, salt: u64) -> Vec<(serde_json::Value, u64)> {
+    let kinds = [
+        TxKind::DynamicFee,
+        TxKind::Legacy,
+        TxKind::LogCall,
+        TxKind::AccessList,
+    ];
+    (0..depth.min(4))
+        .map(|i| {
+            let kind = kinds[i as usize % kinds.len()];
+            let tip = 100_000_000 * (i as u128 + 1) + u128::from(salt % 1_000);
+            (anvil.tx_request(kind, 19, tip, salt + i), i)
+        })
+        .collect()
+}
+
+#[test]
+fn reorgs_of_depth_1_2_5_20_64_are_retracted_exactly() {
+    let anvil = Anvil::with(AnvilOpts::default());
+    anvil.ensure_log_contract();
+    for i in 0..70 {
+        if i % 3 == 0 {
+            block_with_txs(&anvil, i, 6);
+        } else {
+            anvil.mine(1);
+        }
+    }
+    let f = Follower::start(anvil.ws_url(), 64, DeepReorgPolicy::Halt);
+    f.converge(&anvil, "initial 70 blocks");
+    for (i, depth) in [1u64, 2, 5, 20, 64].into_iter().enumerate() {
+        let before = anvil.block_hash(anvil.head_number());
+        anvil.reorg(depth, &replacements(&anvil, depth, 1_000 * i as u64));
+        assert_ne!(
+            anvil.block_hash(anvil.head_number()),
+            before,
+            "anvil_reorg({depth}) changed the tip"
+        );
+        f.converge(&anvil, &format!("after a reorg of depth {depth}"));
+        block_with_txs(&anvil, 500 + i as u64, 4);
+        f.converge(
+            &anvil,
+            &format!("after a block on top of the depth-{depth} reorg"),
+        );
+    }
+    let summary = f.stop().unwrap();
+    assert!(summary.reorgs >= 5, "{summary:?}");
+    assert!(summary.blocks_removed >= 1 + 2 + 5 + 20 + 64, "{summary:?}");
+}
+
+#[test]
+fn a_seeded_storm_of_blocks_txs_and_reorgs_ends_exact() {
+    let anvil = Anvil::with(AnvilOpts::default());
+    anvil.ensure_log_contract();
+    anvil.mine(5);
+    let f = Follower::start(anvil.http_url(), 64, DeepReorgPolicy::Halt);
+    let mut rng = Rng(0x5eed);
+    let (mut reorgs, mut txs) = (0, 0);
+    for step in 0..300u64 {
+        let height = anvil.head_number();
+        match rng.below(100) {
+            0..=59 => {
+                let n = rng.below(5) as usize;
+                if n > 0 {
+                    anvil.send_mix(step, n);
+                    txs += n;
+                }
+                anvil.mine(1);
+            }
+            60..=79 => anvil.mine(1 + rng.below(3)),
+            _ if height > 2 => {
+                let depth = 1 + rng.below(height.min(64) - 1);
+                anvil.reorg(depth, &replacements(&anvil, depth, 10_000 + step));
+                reorgs += 1;
+            }
+            _ => anvil.mine(1),
+        }
+        if step % 100 == 99 {
+            f.converge(&anvil, &format!("storm step {step}"));
+        }
+    }
+    f.converge(&anvil, "end of the storm");
+    assert!(
+        reorgs >= 30 && txs >= 200,
+        "storm too small: {reorgs} reorgs, {txs} txs"
+    );
+    assert!(
+        anvil.head_number() >= 200,
+        "storm too short: {} blocks",
+        anvil.head_number()
+    );
+    f.stop().unwrap();
+}
+
+#[test]
+fn a_websocket_drop_and_node_restart_neither_misses_nor_duplicates() {
+    let mut anvil = Anvil::with(AnvilOpts {
+        persistent: true,
+        ..AnvilOpts::default()
+    });
+    for i in 0..10 {
+        block_with_txs(&anvil, i, 3);
+    }
+    let f = Follower::start(anvil.ws_url(), 64, DeepReorgPolicy::Halt);
+    f.converge(&anvil, "before the restart");
+    anvil.restart_same_port();
+    for i in 10..20 {
+        block_with_txs(&anvil, i, 3);
+    }
+    f.converge(&anvil, "after the restart");
+    let blocks = f.state(gas_fees::BLOCKS);
+    assert_eq!(
+        blocks.len() as u64,
+        anvil.head_number() + 1,
+        "one row per block, none twice"
+    );
+    f.stop().unwrap();
+}
+
+#[test]
+fn a_reorg_deeper_than_the_window_stops_with_the_defined_error() {
+    let anvil = Anvil::with(AnvilOpts::default());
+    anvil.mine(30);
+    let f = Follower::start(anvil.ws_url(), 8, DeepReorgPolicy::Halt);
+    f.converge(&anvil, "before the deep reorg");
+    let old_tip = anvil.block_hash(anvil.head_number());
+    anvil.reorg(12, &[(anvil.tx_request(TxKind::DynamicFee, 19, 7, 1), 0)]);
+    let err = f.wait_end().unwrap_err().to_string();
+    assert!(err.contains("deep reorg"), "{err}");
+    assert!(err.contains("chain 31337"), "{err}");
+    assert!(err.contains("depth 12"), "{err}");
+    assert!(err.contains("8-block window"), "{err}");
+    assert!(
+        err.contains(&old_tip),
+        "the orphaned tip {old_tip} is named: {err}"
+    );
+}
+
+#[test]
+fn resync_policy_recovers_from_a_reorg_deeper_than_the_window() {
+    let anvil = Anvil::with(AnvilOpts::default());
+    anvil.mine(30);
+    let f = Follower::start(anvil.ws_url(), 8, DeepReorgPolicy::Resync);
+    f.converge(&anvil, "before the deep reorg");
+    // Deeper than the 8-block window, but the blocks are still held because anvil has not
+    // finalized them: with `resync` the reorg is applied instead of halting.
+    anvil.reorg(12, &[(anvil.tx_request(TxKind::DynamicFee, 19, 7, 2), 0)]);
+    f.converge(&anvil, "after a reorg deeper than the window");
+    anvil.mine(2);
+    f.converge(&anvil, "after more blocks");
+    f.stop().unwrap();
+}

@@ -1,0 +1,7 @@
+//! Test support: a real anvil node ([`anvil`]) and an independent oracle that reads the
+//! node's canonical chain over plain JSON-RPC ([`node_oracle`]).
+
+#![allow(dead_code)]
+
+pub mod anvil;
+pub mod node_oracle;
