@@ -28,17 +28,27 @@ struct Follower {
 
 impl Follower {
     fn start(url: String, window: u64, policy: DeepReorgPolicy) -> Self {
-        let mut chain = ChainConfig::new(url);
-        chain.start_block = Some(0);
-        chain.finality_depth = window;
-        chain.on_deep_reorg = policy;
-        chain.blob_schedule = Some("prague".into());
-        chain.poll_interval_ms = 50;
+        Self::start_many(vec![url], window, policy)
+    }
+
+    fn start_many(urls: Vec<String>, window: u64, policy: DeepReorgPolicy) -> Self {
+        let chains: Vec<ChainConfig> = urls
+            .into_iter()
+            .map(|url| {
+                let mut chain = ChainConfig::new(url);
+                chain.start_block = Some(0);
+                chain.finality_depth = window;
+                chain.on_deep_reorg = policy;
+                chain.blob_schedule = Some("prague".into());
+                chain.poll_interval_ms = 50;
+                chain
+            })
+            .collect();
         let control = RunControl::default();
         let sink = MemorySink::new();
         let (c, s) = (control.clone(), sink.clone());
         let handle = std::thread::spawn(move || {
-            let source = RpcSource::start(vec![chain], c.shutdown.clone())?;
+            let source = RpcSource::start(chains, c.shutdown.clone())?;
             let sinks: Vec<Box<dyn Sink>> = vec![Box::new(s)];
             engine::run(
                 &EngineSettings::default(),
@@ -82,11 +92,19 @@ impl Follower {
     /// Waits until both outputs equal the node's recompute; panics with the difference after
     /// 30 s. Returns how long it took.
     fn converge(&self, anvil: &Anvil, what: &str) -> Duration {
+        self.converge_all(&[anvil], what)
+    }
+
+    /// As [`Follower::converge`] over several nodes (chains) at once.
+    fn converge_all(&self, nodes: &[&Anvil], what: &str) -> Duration {
         let started = Instant::now();
         loop {
-            let (blocks, minutes) = gas_fees_from_node(&anvil.http_url(), 0);
-            let eb: State = blocks.iter().map(|r| (r.values(), 1)).collect();
-            let em: State = minutes.iter().map(|r| (r.values(), 1)).collect();
+            let (mut eb, mut em) = (State::new(), State::new());
+            for anvil in nodes {
+                let (blocks, minutes) = gas_fees_from_node(&anvil.http_url(), 0);
+                eb.extend(blocks.iter().map(|r| (r.values(), 1)));
+                em.extend(minutes.iter().map(|r| (r.values(), 1)));
+            }
             let (sb, sm) = (self.state(gas_fees::BLOCKS), self.state(gas_fees::MINUTES));
             if sb == eb && sm == em {
                 return started.elapsed();
@@ -287,4 +305,90 @@ fn resync_policy_recovers_from_a_reorg_deeper_than_the_window() {
     anvil.mine(2);
     f.converge(&anvil, "after more blocks");
     f.stop().unwrap();
+}
+
+#[test]
+fn two_chains_in_one_run_each_follow_their_node_with_their_reorgs() {
+    let l1 = Anvil::with(AnvilOpts::default());
+    let l2 = Anvil::with(AnvilOpts {
+        chain_id: 4242,
+        ..AnvilOpts::default()
+    });
+    for i in 0..8 {
+        block_with_txs(&l1, i, 3);
+        block_with_txs(&l2, 100 + i, 2);
+    }
+    let f = Follower::start_many(vec![l1.ws_url(), l2.http_url()], 64, DeepReorgPolicy::Halt);
+    f.converge_all(&[&l1, &l2], "both chains");
+    l1.reorg(2, &replacements(&l1, 2, 77));
+    l2.reorg(3, &replacements(&l2, 3, 88));
+    block_with_txs(&l2, 200, 2);
+    f.converge_all(&[&l1, &l2], "after a reorg on each chain");
+    let chains: std::collections::BTreeSet<Value> = f
+        .state(gas_fees::BLOCKS)
+        .keys()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(
+        chains,
+        [Value::U64(31337), Value::U64(4242)].into_iter().collect()
+    );
+    let summary = f.stop().unwrap();
+    assert!(summary.reorgs >= 2, "{summary:?}");
+}
+
+#[test]
+fn the_binary_follows_a_node_with_rpc_and_stops_on_ctrl_c() {
+    let anvil = Anvil::with(AnvilOpts::default());
+    for i in 0..5 {
+        block_with_txs(&anvil, i, 2);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.jsonl");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chainflow"))
+        .args([
+            "run",
+            "--quiet",
+            "--start-block",
+            "0",
+            "--rpc",
+            &anvil.ws_url(),
+            "--jsonl",
+        ])
+        .arg(&path)
+        .env("CHAINFLOW_LOG", "")
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let rows = |text: &str| {
+        text.lines()
+            .filter(|l| l.contains("\"gas_fees_blocks\"") && l.contains("\"diff\":1"))
+            .count()
+    };
+    loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if rows(&text) == 6 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "rows seen: {}",
+            rows(&text)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    anvil.mine(1);
+    while rows(&std::fs::read_to_string(&path).unwrap()) < 7 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the new head did not arrive"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert!(child.wait().unwrap().success());
 }

@@ -281,6 +281,24 @@ impl NodeClient {
             .await
     }
 
+    /// The canonical blocks `from..=to` in order, fetched `max_concurrency` at a time;
+    /// stops before the first absent one.
+    pub async fn blocks_by_number(&self, from: u64, to: u64) -> Result<Vec<Block>, SourceError> {
+        let fetched: Vec<Result<Option<Block>, SourceError>> = stream::iter(from..=to)
+            .map(|n| self.block_by_number(Some(n)))
+            .buffered(self.config.max_concurrency.max(1))
+            .collect()
+            .await;
+        let mut blocks = Vec::with_capacity(fetched.len());
+        for b in fetched {
+            match b? {
+                Some(b) => blocks.push(b),
+                None => break,
+            }
+        }
+        Ok(blocks)
+    }
+
     async fn full_block(
         &self,
         method: &'static str,

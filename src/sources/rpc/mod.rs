@@ -217,6 +217,10 @@ impl BlockFetcher for Fetcher<'_> {
         let c = self.client();
         self.rt.block_on(c.finalized())
     }
+    fn blocks_by_number(&mut self, from: u64, to: u64) -> Result<Vec<Block>, SourceError> {
+        let c = self.client();
+        self.rt.block_on(c.blocks_by_number(from, to))
+    }
 }
 
 fn client_config(chain: &ChainConfig) -> ClientConfig {
@@ -303,38 +307,17 @@ async fn announce_heads(
                 }
                 tracing::warn!(chain = %chain.label(), "head subscription ended, reconnecting");
             }
-            Ok(None) => {
-                // HTTP: poll the latest head.
-                let mut last = None;
-                loop {
-                    if stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    match client.latest_head().await {
-                        Ok(Some(h)) if last != Some(h.hash) => {
-                            last = Some(h.hash);
-                            if heads
-                                .send(Head {
-                                    number: h.number,
-                                    hash: h.hash,
-                                })
-                                .await
-                                .is_err()
-                            {
-                                return;
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!(chain = %chain.label(), error = %e, "polling the head failed");
-                            break;
-                        }
-                    }
-                    tokio::time::sleep(poll).await;
+            other => {
+                if let Err(e) = other {
+                    tracing::warn!(chain = %chain.label(), error = %e, "cannot subscribe to heads, polling instead");
                 }
-            }
-            Err(e) => {
-                tracing::warn!(chain = %chain.label(), error = %e, "cannot subscribe to heads")
+                // HTTP, or a websocket without subscriptions: poll the latest head.
+                if poll_heads(&chain, &client, &heads, &stop, poll)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
             }
         }
         match connect(&chain, &stop).await {
@@ -349,6 +332,40 @@ async fn announce_heads(
             }
             None => return,
         }
+    }
+}
+
+/// Polls the latest head until polling fails (`Ok`) or nobody listens any more (`Err`).
+async fn poll_heads(
+    chain: &ChainConfig,
+    client: &NodeClient,
+    heads: &mpsc::Sender<Head>,
+    stop: &AtomicBool,
+    every: Duration,
+) -> Result<(), ()> {
+    let mut last = None;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Err(());
+        }
+        match client.latest_head().await {
+            Ok(Some(h)) if last != Some(h.hash) => {
+                last = Some(h.hash);
+                heads
+                    .send(Head {
+                        number: h.number,
+                        hash: h.hash,
+                    })
+                    .await
+                    .map_err(|_| ())?;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(chain = %chain.label(), error = %e, "polling the head failed");
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(every).await;
     }
 }
 

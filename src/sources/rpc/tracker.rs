@@ -57,7 +57,22 @@ pub trait BlockFetcher {
     fn block_by_number(&mut self, number: Option<u64>) -> Result<Option<Block>, SourceError>;
     /// The node's finalized height, when it reports one.
     fn finalized(&mut self) -> Result<Option<u64>, SourceError>;
+    /// The canonical blocks `from..=to` in order, stopping before the first absent one. A
+    /// node client fetches them concurrently.
+    fn blocks_by_number(&mut self, from: u64, to: u64) -> Result<Vec<Block>, SourceError> {
+        let mut blocks = Vec::new();
+        for n in from..=to {
+            match self.block_by_number(Some(n))? {
+                Some(b) => blocks.push(b),
+                None => break,
+            }
+        }
+        Ok(blocks)
+    }
 }
+
+/// Blocks committed per event while backfilling a range.
+pub const BACKFILL_CHUNK: u64 = 128;
 
 /// A head announcement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,18 +142,29 @@ impl ChainTracker {
         let Some(latest) = fetch.block_by_number(None)? else {
             return Ok(Vec::new());
         };
-        let mut new: Vec<Block> = Vec::new();
-        for number in from..=latest.number {
-            let Some(block) = fetch.block_by_number(Some(number))? else {
-                break;
-            };
-            if new.last().is_some_and(|p| p.hash != block.parent_hash) {
+        self.refresh_finality(fetch)?;
+        let mut events = Vec::new();
+        let mut next = from;
+        'chunks: while next <= latest.number {
+            let to = (next + BACKFILL_CHUNK - 1).min(latest.number);
+            let chunk = fetch.blocks_by_number(next, to)?;
+            let complete = chunk.len() as u64 == to - next + 1;
+            let mut new: Vec<Block> = Vec::with_capacity(chunk.len());
+            for block in chunk {
+                let parent = new.last().or(self.window.back());
+                if parent.is_some_and(|p| p.hash != block.parent_hash) {
+                    events.extend(self.apply(Vec::new(), new));
+                    break 'chunks;
+                }
+                new.push(block);
+            }
+            events.extend(self.apply(Vec::new(), new));
+            if !complete {
                 break;
             }
-            new.push(block);
+            next = to + 1;
         }
-        self.refresh_finality(fetch)?;
-        let mut events = self.apply(Vec::new(), new);
+        // Whatever changed during the read is reached from the latest head by hash.
         if let Some(latest) = fetch.block_by_number(None)? {
             events.extend(self.on_head(
                 fetch,
