@@ -246,17 +246,27 @@ where
             finalized: Rc::new(RefCell::new(Arc::new(BTreeMap::new()))),
             start,
         });
-        let (mut input, probe) = worker.dataflow::<Epoch, _, _>(|scope| {
+        let (mut input, probe, mismatch) = worker.dataflow::<Epoch, _, _>(|scope| {
             let (input, blocks) = scope.new_collection::<Block, Diff>();
             let inputs = Inputs::new(blocks);
             let probe = ProbeHandle::new();
+            let mut mismatch = None;
             for df in &dataflows {
-                for output in df.build(&inputs) {
+                let outputs = df.build(&inputs);
+                if outputs.iter().map(|o| o.spec).ne(df.outputs()) {
+                    mismatch = Some(df.name());
+                }
+                for output in outputs {
                     release::attach(output, &probe, &ctx);
                 }
             }
-            (input, probe)
+            (input, probe, mismatch)
         });
+        if let Some(name) = mismatch {
+            return Err(format!(
+                "dataflow '{name}' built outputs other than the ones its outputs() declares"
+            ));
+        }
         input.advance_to(start);
         input.flush();
         loop {

@@ -281,27 +281,14 @@ async fn announce_heads(
             return;
         }
         if let Ok(Some(h)) = client.latest_head().await
-            && heads
-                .send(Head {
-                    number: h.number,
-                    hash: h.hash,
-                })
-                .await
-                .is_err()
+            && heads.send(Head::of(&h)).await.is_err()
         {
             return;
         }
         match client.subscribe_heads().await {
             Ok(Some(mut stream)) => {
                 while let Some(h) = stream.next().await {
-                    if heads
-                        .send(Head {
-                            number: h.number,
-                            hash: h.hash,
-                        })
-                        .await
-                        .is_err()
-                    {
+                    if heads.send(Head::of(&h)).await.is_err() {
                         return;
                     }
                 }
@@ -351,13 +338,7 @@ async fn poll_heads(
         match client.latest_head().await {
             Ok(Some(h)) if last != Some(h.hash) => {
                 last = Some(h.hash);
-                heads
-                    .send(Head {
-                        number: h.number,
-                        hash: h.hash,
-                    })
-                    .await
-                    .map_err(|_| ())?;
+                heads.send(Head::of(&h)).await.map_err(|_| ())?;
             }
             Ok(_) => {}
             Err(e) => {

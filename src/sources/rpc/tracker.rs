@@ -83,6 +83,16 @@ pub struct Head {
     pub hash: B256,
 }
 
+impl Head {
+    /// The head announced by an RPC header.
+    pub fn of(header: &alloy_rpc_types_eth::Header) -> Self {
+        Head {
+            number: header.number,
+            hash: header.hash,
+        }
+    }
+}
+
 /// The canonical chain of one chain id and the events that change it.
 pub struct ChainTracker {
     config: TrackerConfig,
