@@ -34,8 +34,9 @@ fmt: ## Format the code
 	$(CARGO) fmt --all
 
 .PHONY: bench
-bench: ## Throughput of gas_fees against a plain loop (BENCH_BLOCKS=100000 by default)
+bench: ## Throughput of gas_fees against a plain loop (BENCH_BLOCKS=100000 by default), then the RPC source against anvil (BENCH_RPC_BLOCKS=1000)
 	$(CARGO) bench --bench gas_fees
+	$(CARGO) bench --bench rpc
 
 .PHONY: doc
 doc: ## Build the API docs

@@ -17,6 +17,7 @@
 //! growing memory. The worker count comes from timely's own flags (`-w`, `-n`, `-p`, `-h`).
 
 pub mod dataflow;
+pub mod keys;
 mod release;
 
 use std::cell::RefCell;
@@ -257,7 +258,7 @@ where
                     mismatch = Some(df.name());
                 }
                 for output in outputs {
-                    release::attach(output, &probe, &ctx);
+                    release::attach(df.name(), output, &probe, &ctx);
                 }
             }
             (input, probe, mismatch)

@@ -26,6 +26,7 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 
 use super::dataflow::{Output, RowValues};
+use super::keys::check_keys;
 use crate::model::{ChainId, Diff, Epoch};
 use crate::sinks::OutputBatch;
 
@@ -42,7 +43,12 @@ pub(crate) struct ReleaseContext {
 }
 
 /// Attaches the release operator for `output`.
-pub(crate) fn attach(output: Output<'_>, probe: &ProbeHandle<Epoch>, ctx: &Rc<ReleaseContext>) {
+pub(crate) fn attach(
+    dataflow: &'static str,
+    output: Output<'_>,
+    probe: &ProbeHandle<Epoch>,
+    ctx: &Rc<ReleaseContext>,
+) {
     let spec = output.spec;
     let ctx = Rc::clone(ctx);
     let mut pending: Vec<(RowValues, Epoch, Diff)> = Vec::new();
@@ -79,12 +85,16 @@ pub(crate) fn attach(output: Output<'_>, probe: &ProbeHandle<Epoch>, ctx: &Rc<Re
             let mut updates = ready;
             consolidate_updates(&mut updates);
             // Sorted by epoch, then retractions before insertions within an epoch.
-            updates.sort_by(|a, b| (a.1, a.2, &a.0).cmp(&(b.1, b.2, &b.0)));
+            let (updates, errors) = check_keys(dataflow, &spec, updates);
+            for e in &errors {
+                tracing::error!(error = %e, "output update breaks the key contract");
+            }
             let batch = OutputBatch {
                 output: spec,
                 lower,
                 upper,
                 updates,
+                errors,
                 finalized: Arc::clone(&ctx.finalized.borrow()),
             };
             lower = upper;

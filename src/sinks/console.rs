@@ -134,11 +134,15 @@ impl Sink for ConsoleSink {
     }
 
     fn commit(&mut self, batch: &OutputBatch) -> Result<()> {
-        if batch.updates.is_empty() {
+        if batch.updates.is_empty() && batch.errors.is_empty() {
             return Ok(());
         }
         let mut out = io::stdout().lock();
-        let mut lines = Vec::new();
+        let mut lines: Vec<String> = batch
+            .errors
+            .iter()
+            .map(|e| format!("! error: {e}"))
+            .collect();
         let retracted = batch.updates.iter().filter(|u| u.2 < 0).count();
         if batch.output.name == "gas_fees_blocks" && retracted > 0 {
             let reorgs = self.stats.reorgs.load(Ordering::Relaxed);

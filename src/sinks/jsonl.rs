@@ -1,4 +1,5 @@
-//! The JSONL sink: one line per update, `{"output", "epoch", "diff", "row"}`.
+//! The JSONL sink: one line per update, `{"output", "epoch", "diff", "row"}`, and one line
+//! per key-contract error, `{"output", "epoch", "error"}`.
 //!
 //! Encoding: `u64` and timestamp columns are JSON numbers; wei amounts are decimal strings
 //! (they exceed what a JSON number holds exactly in most readers); hashes and addresses are
@@ -86,6 +87,12 @@ impl Sink for JsonlSink {
     fn commit(&mut self, batch: &OutputBatch) -> Result<()> {
         for (row, epoch, diff) in &batch.updates {
             let line = encode_update(&batch.output, row, *epoch, *diff);
+            if let Err(e) = writeln!(self.out, "{line}") {
+                return Err(self.io_error(batch.output.name, e));
+            }
+        }
+        for error in &batch.errors {
+            let line = serde_json::json!({ "output": batch.output.name, "epoch": error.epoch, "error": error.to_string() });
             if let Err(e) = writeln!(self.out, "{line}") {
                 return Err(self.io_error(batch.output.name, e));
             }

@@ -4,7 +4,8 @@
 //! epoch lies in the closed range `[lower, upper)`, consolidated (no two updates share a row
 //! and an epoch, no zero diffs). The sink applies the batch and records `upper` as committed
 //! before [`Sink::commit`] returns; the engine never sends a range twice in one run and
-//! sends the ranges of one output in increasing order.
+//! sends the ranges of one output in increasing order. Per epoch and key the updates are an
+//! insert, a delete or a change; updates that are not are in [`OutputBatch::errors`].
 //!
 //! Each sink splits a pure encoder (tested alone) from a thin writer.
 
@@ -16,6 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::engine::dataflow::{OutputSpec, RowValues};
+use crate::engine::keys::KeyError;
 use crate::model::{ChainId, Diff, Epoch};
 
 /// The consolidated updates of one output over the epochs `[lower, upper)`.
@@ -32,6 +34,9 @@ pub struct OutputBatch {
     pub updates: Vec<(RowValues, Epoch, Diff)>,
     /// Finalized height per chain when the range closed.
     pub finalized: Arc<BTreeMap<ChainId, u64>>,
+    /// Updates that break the key contract (see [`crate::engine::keys`]): the error output
+    /// of this range, reported by sinks and never applied.
+    pub errors: Vec<KeyError>,
 }
 
 /// Errors of a sink.

@@ -169,6 +169,7 @@ fn every_epoch_equals_recompute(seed: u64, workers: usize) {
     let canon = canonical_after_each(&events);
     let batches = run(events, workers, 1);
     check_batches(&batches);
+    assert!(batches.iter().all(|b| b.errors.is_empty()), "gas_fees keeps the key contract");
     let blocks = updates_of(&batches, gas_fees::BLOCKS);
     let minutes = updates_of(&batches, gas_fees::MINUTES);
     let (mut bs, mut ms) = (State::new(), State::new());
@@ -251,4 +252,108 @@ fn batched_epochs_reach_the_same_final_state() {
         assert_eq!(bs, eb, "{workers} workers, {per_epoch} blocks per epoch");
         assert_eq!(ms, em, "{workers} workers, {per_epoch} blocks per epoch");
     }
+}
+
+/// A dataflow whose output key is too coarse: every block of a chain has the same key.
+struct BadKeys;
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+struct ChainBlock {
+    chain_id: u64,
+    number: u64,
+}
+
+impl Row for ChainBlock {
+    const COLUMNS: &'static [chainflow::engine::dataflow::Column] = &[
+        chainflow::engine::dataflow::Column::new(
+            "chain_id",
+            chainflow::engine::dataflow::ColumnType::U64,
+            "",
+        ),
+        chainflow::engine::dataflow::Column::new(
+            "number",
+            chainflow::engine::dataflow::ColumnType::U64,
+            "",
+        ),
+    ];
+    const KEY: &'static [&'static str] = &["chain_id"];
+    fn values(&self) -> Vec<Value> {
+        vec![Value::U64(self.chain_id), Value::U64(self.number)]
+    }
+}
+
+impl chainflow::engine::dataflow::Dataflow for BadKeys {
+    fn name(&self) -> &'static str {
+        "bad_keys"
+    }
+    fn doc(&self) -> &'static str {
+        "breaks the key contract on purpose"
+    }
+    fn outputs(&self) -> Vec<chainflow::engine::dataflow::OutputSpec> {
+        vec![chainflow::engine::dataflow::OutputSpec::of::<ChainBlock>(
+            "bad_rows", "",
+        )]
+    }
+    fn build<'s>(
+        &self,
+        inputs: &chainflow::engine::dataflow::Inputs<'s>,
+    ) -> Vec<chainflow::engine::dataflow::Output<'s>> {
+        let rows = inputs.blocks().map(|b| ChainBlock {
+            chain_id: b.chain_id,
+            number: b.number,
+        });
+        vec![chainflow::engine::dataflow::Output::new(
+            self.outputs()[0],
+            rows,
+        )]
+    }
+}
+
+#[test]
+fn updates_breaking_the_key_contract_go_to_the_errors_named() {
+    let events = events(DevnetConfig {
+        reorg_rate: 0.0,
+        ..storm(12, 40)
+    });
+    let sink = MemorySink::new();
+    let settings = EngineSettings {
+        blocks_per_epoch: 5,
+        ..EngineSettings::default()
+    };
+    engine::run(
+        &settings,
+        timely::Config::thread(),
+        vec![&BadKeys, &GasFees],
+        events.into_iter().map(Ok),
+        vec![Box::new(sink.clone())],
+        &RunControl::default(),
+    )
+    .unwrap();
+    let batches = sink.batches();
+    let bad: Vec<_> = batches
+        .iter()
+        .filter(|b| b.output.name == "bad_rows")
+        .collect();
+    let errors: Vec<_> = bad.iter().flat_map(|b| b.errors.iter()).collect();
+    assert_eq!(errors.len(), 8, "one error per epoch of five blocks");
+    assert!(
+        bad.iter().all(|b| b.updates.is_empty()),
+        "nothing that breaks the contract is written"
+    );
+    let text = errors[0].to_string();
+    assert!(
+        text.contains("dataflow 'bad_keys'")
+            && text.contains("output 'bad_rows'")
+            && text.contains("U64(1337)"),
+        "{text}"
+    );
+    assert_eq!(errors[0].updates.len(), 5);
+    // The well-keyed dataflow in the same run is untouched.
+    assert!(
+        batches
+            .iter()
+            .filter(|b| b.output.name == gas_fees::BLOCKS)
+            .all(|b| b.errors.is_empty())
+    );
+    check_batches(&batches);
 }

@@ -1,0 +1,148 @@
+//! The key contract of outputs: at each epoch the consolidated updates of one key are an
+//! insert (`+new`), a delete (`-old`) or a change (`-old +new`). Anything else (two rows
+//! for one key, a multiplicity other than one) is a bug in the dataflow: those updates go to
+//! the batch's error list with the dataflow, output and key named, and no sink writes them.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::dataflow::{OutputSpec, RowValues, Value};
+use crate::model::{Diff, Epoch};
+
+/// Updates of one key at one epoch that break the key contract.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KeyError {
+    /// Dataflow that produced them.
+    pub dataflow: String,
+    /// Output they belong to.
+    pub output: String,
+    /// Values of the key columns.
+    pub key: Vec<Value>,
+    /// Epoch of the updates.
+    pub epoch: Epoch,
+    /// The offending updates.
+    pub updates: Vec<(RowValues, Diff)>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "dataflow '{}' output '{}' key {:?} at epoch {}: {}",
+            self.dataflow, self.output, self.key, self.epoch, self.reason
+        )
+    }
+}
+
+/// Positions of the key columns of `spec`.
+pub fn key_positions(spec: &OutputSpec) -> Vec<usize> {
+    spec.key
+        .iter()
+        .filter_map(|k| spec.columns.iter().position(|c| c.name == *k))
+        .collect()
+}
+
+/// Splits consolidated `updates` into those that keep the key contract and the errors.
+pub fn check_keys(
+    dataflow: &str,
+    spec: &OutputSpec,
+    updates: Vec<(RowValues, Epoch, Diff)>,
+) -> (Vec<(RowValues, Epoch, Diff)>, Vec<KeyError>) {
+    let positions = key_positions(spec);
+    type Group = Vec<(RowValues, Diff)>;
+    let mut groups: BTreeMap<(Epoch, Vec<Value>), Group> = BTreeMap::new();
+    for (row, epoch, diff) in updates {
+        let key = positions
+            .iter()
+            .filter_map(|&i| row.get(i).cloned())
+            .collect();
+        groups.entry((epoch, key)).or_default().push((row, diff));
+    }
+    let mut good = Vec::new();
+    let mut errors = Vec::new();
+    for ((epoch, key), group) in groups {
+        let inserts = group.iter().filter(|(_, d)| *d > 0).count();
+        let deletes = group.iter().filter(|(_, d)| *d < 0).count();
+        let reason = if group.iter().any(|(_, d)| d.abs() != 1) {
+            Some("a row with a multiplicity other than one".to_string())
+        } else if inserts > 1 || deletes > 1 {
+            Some(format!(
+                "{inserts} insertions and {deletes} deletions of one key at one epoch"
+            ))
+        } else {
+            None
+        };
+        match reason {
+            None => good.extend(group.into_iter().map(|(row, diff)| (row, epoch, diff))),
+            Some(reason) => errors.push(KeyError {
+                dataflow: dataflow.to_string(),
+                output: spec.name.to_string(),
+                key,
+                epoch,
+                updates: group,
+                reason,
+            }),
+        }
+    }
+    good.sort_by(|a, b| (a.1, a.2, &a.0).cmp(&(b.1, b.2, &b.0)));
+    (good, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::dataflow::{Column, ColumnType};
+
+    const COLS: &[Column] = &[
+        Column::new("k", ColumnType::U64, ""),
+        Column::new("v", ColumnType::U64, ""),
+    ];
+    const SPEC: OutputSpec = OutputSpec {
+        name: "t",
+        doc: "",
+        columns: COLS,
+        key: &["k"],
+    };
+
+    fn row(k: u64, v: u64) -> RowValues {
+        vec![Value::U64(k), Value::U64(v)]
+    }
+
+    #[test]
+    fn inserts_deletes_and_changes_pass() {
+        let updates = vec![
+            (row(1, 1), 5, 1),
+            (row(2, 1), 5, -1),
+            (row(3, 1), 5, -1),
+            (row(3, 2), 5, 1),
+            (row(3, 2), 6, -1),
+        ];
+        let (good, errors) = check_keys("d", &SPEC, updates.clone());
+        assert!(errors.is_empty());
+        assert_eq!(good.len(), updates.len());
+    }
+
+    #[test]
+    fn two_rows_for_one_key_go_to_the_errors_with_names() {
+        let updates = vec![
+            (row(1, 1), 5, 1),
+            (row(1, 2), 5, 1),
+            (row(2, 1), 5, 1),
+            (row(4, 1), 5, 2),
+        ];
+        let (good, errors) = check_keys("dup", &SPEC, updates);
+        assert_eq!(good, vec![(row(2, 1), 5, 1)]);
+        assert_eq!(errors.len(), 2);
+        let text = errors[0].to_string();
+        assert!(
+            text.contains("dataflow 'dup'")
+                && text.contains("output 't'")
+                && text.contains("U64(1)"),
+            "{text}"
+        );
+        assert!(errors[1].reason.contains("multiplicity"));
+    }
+}
