@@ -23,6 +23,12 @@
 //!   verifying and converting the blocks (`block_by_number`, C at a time) without the tracker
 //!   and the engine, with and without `verify_hashes`.
 //!
+//! - `client CPU`: user + system CPU time of the bench process during the run (from
+//!   `/proc/self/stat`, 10 ms ticks; anvil is another process): the client-side cost, which
+//!   the wall-time ratio hides while the node is the bottleneck. anvil 1.7.1 takes ~7 ms to
+//!   answer `eth_getBlockByNumber(n, true)` for a 20-transaction block (0.5 ms without the
+//!   transactions), so on a small machine both paths wait on the node.
+//!
 //! Each configuration runs twice; the faster run is reported.
 //!
 //! Latency: a follower (ws, start at the head, engine + `GasFees`) whose sink records the
@@ -428,9 +434,34 @@ fn run_node_client(url: &str, n: u64, concurrency: usize, verify_hashes: bool) -
     (started.elapsed(), txs)
 }
 
+/// CPU time (user + system) this process has used so far, from `/proc/self/stat` (clock
+/// ticks, assumed 100 per second; exited threads included). `None` off Linux.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// One measured configuration: wall time, transactions, and the bench process's CPU time
+/// (the client side: anvil is another process).
+struct Measured {
+    wall: Duration,
+    txs: u64,
+    cpu: Option<Duration>,
+}
+
 /// Best of `runs` by wall time.
-fn best(runs: usize, mut f: impl FnMut() -> (Duration, u64)) -> (Duration, u64) {
-    (0..runs).map(|_| f()).min_by_key(|r| r.0).unwrap()
+fn best(runs: usize, mut f: impl FnMut() -> (Duration, u64)) -> Measured {
+    (0..runs)
+        .map(|_| {
+            let cpu = process_cpu();
+            let (wall, txs) = f();
+            let cpu = cpu.zip(process_cpu()).map(|(a, b)| b.saturating_sub(a));
+            Measured { wall, txs, cpu }
+        })
+        .min_by_key(|m| m.wall)
+        .unwrap()
 }
 
 /// A live follower: engine + `GasFees` over the websocket, from the node's head.
@@ -633,7 +664,7 @@ fn main() {
     let fill = fill_started.elapsed();
     let url = anvil.http_url();
 
-    let mut rows: Vec<(String, usize, Duration, u64)> = Vec::new();
+    let mut rows: Vec<(&str, usize, Measured)> = Vec::new();
     let mut ratios: Vec<(usize, f64)> = Vec::new();
     for concurrency in [16usize, 4] {
         let raw = best(runs, || run_raw(&url, blocks, concurrency));
@@ -641,31 +672,16 @@ fn main() {
         let nc = best(runs, || run_node_client(&url, blocks, concurrency, true));
         let nc_fast = best(runs, || run_node_client(&url, blocks, concurrency, false));
         assert_eq!(
-            cf.1, raw.1,
+            cf.txs, raw.txs,
             "transactions counted by chainflow and by the raw fetch"
         );
-        ratios.push((concurrency, raw.0.as_secs_f64() / cf.0.as_secs_f64()));
-        rows.push(("raw JSON-RPC (anchor)".into(), concurrency, raw.0, raw.1));
-        rows.push((
-            "chainflow (RpcSource + engine + GasFees)".into(),
-            concurrency,
-            cf.0,
-            cf.1,
-        ));
-        rows.push((
-            "NodeClient fetch+convert, no engine".into(),
-            concurrency,
-            nc.0,
-            nc.1,
-        ));
-        rows.push((
-            "  same, verify_hashes off".into(),
-            concurrency,
-            nc_fast.0,
-            nc_fast.1,
-        ));
+        ratios.push((concurrency, raw.wall.as_secs_f64() / cf.wall.as_secs_f64()));
+        rows.push(("raw JSON-RPC (anchor)", concurrency, raw));
+        rows.push(("chainflow (RpcSource + engine + GasFees)", concurrency, cf));
+        rows.push(("NodeClient fetch+convert, no engine", concurrency, nc));
+        rows.push(("NodeClient, verify_hashes off", concurrency, nc_fast));
     }
-    let total_txs = rows[0].3;
+    let total_txs = rows[0].2.txs;
     println!(
         "rpc bench: anvil {}, {} blocks + genesis, {} txs ({} per block); filled in {:.1?} (not timed); best of {runs}",
         anvil_bin().display(),
@@ -675,21 +691,28 @@ fn main() {
         fill
     );
     println!();
-    println!("| path | C | blocks/s | tx/s | ratio to raw | wall |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for (label, concurrency, elapsed, txs) in &rows {
+    println!("| path | C | blocks/s | tx/s | ratio to raw | wall | client CPU | CPU/block |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (label, concurrency, m) in &rows {
         let anchor = rows
             .iter()
             .find(|r| r.1 == *concurrency)
-            .map(|r| r.2)
+            .map(|r| r.2.wall)
             .unwrap();
-        let secs = elapsed.as_secs_f64();
+        let secs = m.wall.as_secs_f64();
+        let (cpu, per_block) = match m.cpu {
+            Some(c) => (
+                format!("{c:.2?}"),
+                format!("{:.0?}", c / (blocks as u32 + 1)),
+            ),
+            None => ("-".into(), "-".into()),
+        };
         println!(
-            "| {label} | {concurrency} | {:.0} | {:.0} | {:.2}x | {:.2?} |",
+            "| {label} | {concurrency} | {:.0} | {:.0} | {:.2}x | {:.2?} | {cpu} | {per_block} |",
             (blocks + 1) as f64 / secs,
-            *txs as f64 / secs,
+            m.txs as f64 / secs,
             anchor.as_secs_f64() / secs,
-            elapsed
+            m.wall
         );
     }
     println!();
