@@ -169,7 +169,10 @@ fn every_epoch_equals_recompute(seed: u64, workers: usize) {
     let canon = canonical_after_each(&events);
     let batches = run(events, workers, 1);
     check_batches(&batches);
-    assert!(batches.iter().all(|b| b.errors.is_empty()), "gas_fees keeps the key contract");
+    assert!(
+        batches.iter().all(|b| b.errors.is_empty()),
+        "gas_fees keeps the key contract"
+    );
     let blocks = updates_of(&batches, gas_fees::BLOCKS);
     let minutes = updates_of(&batches, gas_fees::MINUTES);
     let (mut bs, mut ms) = (State::new(), State::new());

@@ -196,7 +196,12 @@ type Shared = Arc<Mutex<Arc<NodeClient>>>;
 struct Fetcher<'a> {
     rt: &'a Runtime,
     client: Shared,
+    /// The node's finalized height and when it was read: finality moves once per epoch
+    /// (minutes on mainnet), so it is read at most once per `FINALITY_TTL`, not per head.
+    finalized: Option<(Option<u64>, std::time::Instant)>,
 }
+
+const FINALITY_TTL: Duration = Duration::from_secs(1);
 
 impl Fetcher<'_> {
     fn client(&self) -> Arc<NodeClient> {
@@ -214,8 +219,15 @@ impl BlockFetcher for Fetcher<'_> {
         self.rt.block_on(c.block_by_number(number))
     }
     fn finalized(&mut self) -> Result<Option<u64>, SourceError> {
+        if let Some((value, at)) = self.finalized
+            && at.elapsed() < FINALITY_TTL
+        {
+            return Ok(value);
+        }
         let c = self.client();
-        self.rt.block_on(c.finalized())
+        let value = self.rt.block_on(c.finalized())?;
+        self.finalized = Some((value, std::time::Instant::now()));
+        Ok(value)
     }
     fn blocks_by_number(&mut self, from: u64, to: u64) -> Result<Vec<Block>, SourceError> {
         let c = self.client();
@@ -385,6 +397,7 @@ fn follow_chain(
     let mut fetcher = Fetcher {
         rt: &rt,
         client: Arc::clone(&shared),
+        finalized: None,
     };
     let mut tracker = ChainTracker::new(TrackerConfig {
         chain_id,
@@ -410,14 +423,22 @@ fn follow_chain(
             .block_on(fetcher.client().latest_head())
             .map(|h| h.map_or(0, |h| h.number)),
     };
-    let first = start.and_then(|from| tracker.start_at(&mut fetcher, from));
-    match first {
-        Ok(events) => {
-            if !send(events, &tracker) {
-                return;
-            }
-        }
-        Err(e) => return fail(e),
+    let mut stopped = false;
+    let first = start.and_then(|from| {
+        tracker.start_at(&mut fetcher, from, &mut |event, finalized| {
+            let item = SourceEvent {
+                event,
+                finalized: Some((chain_id, finalized)),
+            };
+            stopped = out.send(Ok(item)).is_err();
+            !stopped
+        })
+    });
+    if let Err(e) = first {
+        return fail(e);
+    }
+    if stopped {
+        return;
     }
 
     let (head_tx, mut head_rx) = mpsc::channel::<Head>(1024);

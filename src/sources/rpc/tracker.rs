@@ -141,50 +141,60 @@ impl ChainTracker {
             .map(|b| b.hash)
     }
 
-    /// Reads the node's canonical blocks from `from` up to its latest head and commits them:
-    /// the start of a run that must cover a range (a backfill). A reorg during the read ends
-    /// the consistent prefix; the latest head then walks back to it by hash.
+    /// Reads the node's canonical blocks from `from` up to its latest head and commits them,
+    /// handing each event to `emit` as soon as its chunk is read (with the finalized height;
+    /// `emit` returns `false` to stop): the start of a run that must cover a range (a backfill). A reorg during the read
+    /// ends the consistent prefix; the latest head then walks back to it by hash.
     pub fn start_at(
         &mut self,
         fetch: &mut dyn BlockFetcher,
         from: u64,
-    ) -> Result<Vec<ChainEvent>, SourceError> {
+        emit: &mut dyn FnMut(ChainEvent, u64) -> bool,
+    ) -> Result<(), SourceError> {
         let Some(latest) = fetch.block_by_number(None)? else {
-            return Ok(Vec::new());
+            return Ok(());
         };
         self.refresh_finality(fetch)?;
-        let mut events = Vec::new();
         let mut next = from;
-        'chunks: while next <= latest.number {
+        while next <= latest.number {
             let to = (next + BACKFILL_CHUNK - 1).min(latest.number);
             let chunk = fetch.blocks_by_number(next, to)?;
             let complete = chunk.len() as u64 == to - next + 1;
             let mut new: Vec<Block> = Vec::with_capacity(chunk.len());
+            let mut linked = true;
             for block in chunk {
                 let parent = new.last().or(self.window.back());
                 if parent.is_some_and(|p| p.hash != block.parent_hash) {
-                    events.extend(self.apply(Vec::new(), new));
-                    break 'chunks;
+                    linked = false;
+                    break;
                 }
                 new.push(block);
             }
-            events.extend(self.apply(Vec::new(), new));
-            if !complete {
+            for event in self.apply(Vec::new(), new) {
+                if !emit(event, self.finalized()) {
+                    return Ok(());
+                }
+            }
+            if !(complete && linked) {
                 break;
             }
             next = to + 1;
         }
         // Whatever changed during the read is reached from the latest head by hash.
         if let Some(latest) = fetch.block_by_number(None)? {
-            events.extend(self.on_head(
+            for event in self.on_head(
                 fetch,
                 Head {
                     number: latest.number,
                     hash: latest.hash,
                 },
-            )?);
+            )? {
+                if !emit(event, self.finalized()) {
+                    return Ok(());
+                }
+            }
         }
-        Ok(events)
+        Ok(())
     }
 
     /// Resolves an announced head into the events that bring the canonical chain to it.
@@ -234,6 +244,22 @@ impl ChainTracker {
         let Some(oldest) = self.window.front().map(|b| b.number) else {
             return Ok(self.apply(Vec::new(), vec![block]));
         };
+        // Missed heads (a burst, a reconnect): read the gap by number, concurrently, and take
+        // it when it links the tip to the head; otherwise walk the parents by hash.
+        if let Some(tip) = self.window.back()
+            && block.number > tip.number + 1
+        {
+            let tip_hash = tip.hash;
+            let mut gap = fetch.blocks_by_number(tip.number + 1, block.number - 1)?;
+            let linked = gap.first().is_some_and(|g| g.parent_hash == tip_hash)
+                && gap.windows(2).all(|w| w[1].parent_hash == w[0].hash)
+                && gap.last().is_some_and(|g| g.hash == block.parent_hash)
+                && gap.len() as u64 == block.number - tip.number - 1;
+            if linked {
+                gap.push(block);
+                return Ok(self.apply(Vec::new(), gap));
+            }
+        }
         let mut branch = vec![block];
         loop {
             let cur = &branch[branch.len() - 1];
@@ -476,6 +502,16 @@ mod tests {
         })
     }
 
+    fn start(t: &mut ChainTracker, node: &mut Node) -> Vec<ChainEvent> {
+        let mut events = Vec::new();
+        t.start_at(node, 0, &mut |e, _| {
+            events.push(e);
+            true
+        })
+        .unwrap();
+        events
+    }
+
     fn numbers(blocks: &[Block]) -> Vec<u64> {
         blocks.iter().map(|b| b.number).collect()
     }
@@ -497,7 +533,7 @@ mod tests {
         let mut node = Node::new(10);
         let mut t = tracker(64, DeepReorgPolicy::Halt);
         let mut chain = Vec::new();
-        let ev = t.start_at(&mut node, 0).unwrap();
+        let ev = start(&mut t, &mut node);
         assert_follows(&mut chain, &ev, &node, 0);
         node.push_branch(0, 10, 1);
         let ev = {
@@ -524,7 +560,7 @@ mod tests {
         let mut node = Node::new(10);
         let mut t = tracker(64, DeepReorgPolicy::Halt);
         let mut chain = Vec::new();
-        let ev = t.start_at(&mut node, 0).unwrap();
+        let ev = start(&mut t, &mut node);
         assert_follows(&mut chain, &ev, &node, 0);
         let old_tip = t.tip().unwrap().clone();
         node.reorg(1, 1, 1);
@@ -549,7 +585,7 @@ mod tests {
         let mut node = Node::new(20);
         let mut t = tracker(64, DeepReorgPolicy::Halt);
         let mut chain = Vec::new();
-        let ev = t.start_at(&mut node, 0).unwrap();
+        let ev = start(&mut t, &mut node);
         assert_follows(&mut chain, &ev, &node, 0);
         node.reorg(1, 3, 6);
         let ev = {
@@ -576,7 +612,7 @@ mod tests {
         let mut node = Node::new(30);
         let mut t = tracker(64, DeepReorgPolicy::Halt);
         let mut chain = Vec::new();
-        let ev = t.start_at(&mut node, 0).unwrap();
+        let ev = start(&mut t, &mut node);
         assert_follows(&mut chain, &ev, &node, 0);
         let before = t.tip().unwrap().number;
         node.reorg(1, 5, 5);
@@ -604,7 +640,7 @@ mod tests {
         let mut node = Node::new(10);
         let mut t = tracker(64, DeepReorgPolicy::Halt);
         let mut chain = Vec::new();
-        let ev = t.start_at(&mut node, 0).unwrap();
+        let ev = start(&mut t, &mut node);
         assert_follows(&mut chain, &ev, &node, 0);
         node.reorg(1, 2, 3);
         let ghost = Head {
@@ -621,7 +657,7 @@ mod tests {
         let mut node = Node::new(10);
         let mut t = tracker(64, DeepReorgPolicy::Halt);
         let mut chain = Vec::new();
-        let ev = t.start_at(&mut node, 0).unwrap();
+        let ev = start(&mut t, &mut node);
         assert_follows(&mut chain, &ev, &node, 0);
         // A fork block at height 8 that another node still announces; ours says 10 is latest.
         let mut stale = node.all[&node.canonical[8]].clone();
@@ -645,7 +681,7 @@ mod tests {
     fn a_reorg_deeper_than_the_window_halts_with_names() {
         let mut node = Node::new(100);
         let mut t = tracker(16, DeepReorgPolicy::Halt);
-        t.start_at(&mut node, 0).unwrap();
+        start(&mut t, &mut node);
         node.reorg(1, 40, 41);
         let err = {
             let h = node.head();
@@ -666,7 +702,7 @@ mod tests {
         let mut node = Node::new(50);
         node.finalized = Some(45);
         let mut t = tracker(64, DeepReorgPolicy::Halt);
-        t.start_at(&mut node, 0).unwrap();
+        start(&mut t, &mut node);
         node.reorg(1, 10, 10);
         let err = {
             let h = node.head();
@@ -680,7 +716,7 @@ mod tests {
         node.finalized = Some(45);
         let mut t = tracker(64, DeepReorgPolicy::Resync);
         let mut chain = Vec::new();
-        let ev = t.start_at(&mut node, 0).unwrap();
+        let ev = start(&mut t, &mut node);
         assert_follows(&mut chain, &ev, &node, 0);
         node.reorg(1, 10, 10);
         let ev = {
@@ -708,7 +744,7 @@ mod tests {
         node.finalized = Some(10);
         let mut t = tracker(16, DeepReorgPolicy::Resync);
         let mut chain = Vec::new();
-        let ev = t.start_at(&mut node, 0).unwrap();
+        let ev = start(&mut t, &mut node);
         assert_follows(&mut chain, &ev, &node, 0);
         node.reorg(1, 30, 31);
         let ev = {
