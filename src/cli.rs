@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, JsonlConfig};
 use crate::engine::{self, RunControl};
 use crate::sinks::Sink;
+use crate::sinks::clickhouse::{ClickHouseSink, migrate};
 use crate::sinks::console::ConsoleSink;
 use crate::sinks::jsonl::JsonlSink;
 use crate::sources::devnet::Devnet;
@@ -41,6 +42,22 @@ pub enum Command {
     Run(RunArgs),
     /// List the dataflows, their outputs and columns.
     List,
+    /// Apply pending ClickHouse migrations (idempotent) and check the tables.
+    Migrate(MigrateArgs),
+}
+
+/// Arguments of `migrate`.
+#[derive(Debug, Default, clap::Args)]
+pub struct MigrateArgs {
+    /// TOML config file (its `[sinks.clickhouse]` is used).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// ClickHouse HTTP URL (overrides the config).
+    #[arg(long, value_name = "URL")]
+    pub clickhouse: Option<String>,
+    /// Database (overrides the config).
+    #[arg(long)]
+    pub database: Option<String>,
 }
 
 /// Arguments of `run`.
@@ -62,6 +79,9 @@ pub struct RunArgs {
     /// With --rpc: first block to read (default: the node's head).
     #[arg(long, value_name = "N")]
     pub start_block: Option<u64>,
+    /// Also write the outputs to ClickHouse at this HTTP URL (run `chainflow migrate` first).
+    #[arg(long, value_name = "URL")]
+    pub clickhouse: Option<String>,
     /// Devnet seed.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -127,6 +147,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
             Ok(())
         }
         Command::Run(run_args) => run(run_args, timely_args),
+        Command::Migrate(args) => migrate(args),
     }
 }
 
@@ -172,6 +193,11 @@ fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
     if args.quiet {
         config.sinks.console.enabled = false;
     }
+    if let Some(url) = args.clickhouse {
+        let mut ch = config.sinks.clickhouse.take().unwrap_or_default();
+        ch.url = url;
+        config.sinks.clickhouse = Some(ch);
+    }
     if let Some(url) = args.rpc {
         let mut chain = ChainConfig::new(url);
         chain.start_block = args.start_block;
@@ -215,6 +241,31 @@ fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
             None => bail!("unknown dataflow '{name}'"),
         }
     }
+    let mut settings = config.engine.clone();
+    if let Some(ch) = &config.sinks.clickhouse {
+        let specs: Vec<_> = dataflows
+            .iter()
+            .flat_map(|d| d.outputs())
+            .filter(|s| ch.outputs.is_empty() || ch.outputs.iter().any(|o| o == s.name))
+            .collect();
+        let client = ch.client();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime
+            .block_on(migrate::check_schema(&client, &ch.database, &specs))
+            .with_context(|| {
+                format!(
+                    "ClickHouse at {} is not ready (run `chainflow migrate`)",
+                    ch.url
+                )
+            })?;
+        let sink = ClickHouseSink::open(ch.clone())?;
+        let next = sink.next_epoch(&specs)?;
+        settings.start_epoch = settings.start_epoch.max(next);
+        tracing::info!(url = %ch.url, database = %ch.database, start_epoch = settings.start_epoch, "writing to ClickHouse");
+        sinks.push(Box::new(sink));
+    }
     let source: Box<dyn Iterator<Item = Result<SourceEvent, SourceError>>> = if config
         .chains
         .is_empty()
@@ -250,6 +301,36 @@ fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
         updates = summary.updates,
         "run finished"
     );
+    Ok(())
+}
+
+fn migrate(args: MigrateArgs) -> Result<()> {
+    let config = Config::load(args.config.as_deref())?;
+    let mut ch = config.sinks.clickhouse.unwrap_or_default();
+    if let Some(url) = args.clickhouse {
+        ch.url = url;
+    }
+    if let Some(db) = args.database {
+        ch.database = db;
+    }
+    let client = ch.client();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let applied = runtime.block_on(migrate::migrate(&client, &ch.database))?;
+    let specs: Vec<_> = crate::dataflows::registry()
+        .iter()
+        .flat_map(|d| d.outputs())
+        .collect();
+    runtime.block_on(migrate::check_schema(&client, &ch.database, &specs))?;
+    if applied.is_empty() {
+        println!("clickhouse {} database {}: up to date", ch.url, ch.database);
+    } else {
+        println!(
+            "clickhouse {} database {}: applied migrations {applied:?}",
+            ch.url, ch.database
+        );
+    }
     Ok(())
 }
 

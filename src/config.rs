@@ -78,6 +78,8 @@ pub struct SinksConfig {
     pub console: ConsoleConfig,
     /// The JSONL file sink; off unless a path is given.
     pub jsonl: Option<JsonlConfig>,
+    /// The ClickHouse sink; off unless configured (or `--clickhouse URL`).
+    pub clickhouse: Option<crate::sinks::clickhouse::ClickHouseConfig>,
 }
 
 /// `[sinks.console]`.

@@ -207,18 +207,44 @@ where
         .spawn(move || -> Result<(u64, u64), SinkError> {
             let mut batches = 0u64;
             let mut updates = 0u64;
-            for batch in batch_rx.iter() {
-                for sink in sinks.iter_mut() {
-                    if !sink.accepts(batch.output.name) {
-                        continue;
+            loop {
+                let deadline = sinks.iter().filter_map(|s| s.flush_deadline()).min();
+                let next = match deadline {
+                    Some(d) => batch_rx.recv_deadline(d),
+                    None => batch_rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                };
+                match next {
+                    Ok(batch) => {
+                        for sink in sinks.iter_mut() {
+                            if !sink.accepts(batch.output.name) {
+                                continue;
+                            }
+                            if let Err(err) = commit_with_retry(sink.as_mut(), &batch) {
+                                sink_stop.store(true, Ordering::Relaxed);
+                                return Err(err);
+                            }
+                        }
+                        batches += 1;
+                        updates += batch.updates.len() as u64;
                     }
-                    if let Err(err) = commit_with_retry(sink.as_mut(), &batch) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                let now = Instant::now();
+                for sink in sinks.iter_mut() {
+                    if sink.flush_deadline().is_some_and(|d| d <= now)
+                        && let Err(err) = sink.flush()
+                    {
                         sink_stop.store(true, Ordering::Relaxed);
                         return Err(err);
                     }
                 }
-                batches += 1;
-                updates += batch.updates.len() as u64;
+            }
+            for sink in sinks.iter_mut() {
+                if let Err(err) = sink.flush() {
+                    sink_stop.store(true, Ordering::Relaxed);
+                    return Err(err);
+                }
             }
             for sink in sinks.iter_mut() {
                 sink.close()?;

@@ -9,6 +9,7 @@
 //!
 //! Each sink splits a pure encoder (tested alone) from a thin writer.
 
+pub mod clickhouse;
 pub mod console;
 pub mod jsonl;
 pub mod memory;
@@ -84,9 +85,19 @@ pub trait Sink: Send {
         let _ = output;
         true
     }
-    /// Applies `batch` and durably records `batch.upper` as committed for its output.
+    /// Takes `batch`. A sink that writes as it goes makes it durable and records
+    /// `batch.upper` before returning; a sink that batches (ClickHouse) buffers it and makes
+    /// it durable, data first and progress after, at the next [`Sink::flush`].
     fn commit(&mut self, batch: &OutputBatch) -> Result<()>;
-    /// Called once when the run ends, after the last batch.
+    /// Makes everything taken so far durable, with its progress.
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// When the buffered data must be flushed at the latest (`None`: nothing buffered).
+    fn flush_deadline(&self) -> Option<std::time::Instant> {
+        None
+    }
+    /// Called once when the run ends, after the last batch and a final flush.
     fn close(&mut self) -> Result<()> {
         Ok(())
     }

@@ -5,6 +5,8 @@
 
 mod anvil_harness;
 mod cli;
+mod clickhouse_migrations;
+mod clickhouse_sink;
 mod config_example;
 mod oracle;
 mod real_data;

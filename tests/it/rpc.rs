@@ -20,7 +20,7 @@ use crate::support::node_oracle::gas_fees_from_node;
 type State = BTreeMap<Vec<Value>, isize>;
 
 /// chainflow running in the background over one node.
-struct Follower {
+pub(crate) struct Follower {
     control: RunControl,
     sink: MemorySink,
     handle: Option<JoinHandle<Result<RunSummary, EngineError>>>,
@@ -32,6 +32,16 @@ impl Follower {
     }
 
     fn start_many(urls: Vec<String>, window: u64, policy: DeepReorgPolicy) -> Self {
+        Self::start_with(urls, window, policy, Vec::new())
+    }
+
+    /// Follows `urls` writing to a memory sink and to `extra` sinks.
+    pub(crate) fn start_with(
+        urls: Vec<String>,
+        window: u64,
+        policy: DeepReorgPolicy,
+        extra: Vec<Box<dyn Sink>>,
+    ) -> Self {
         let chains: Vec<ChainConfig> = urls
             .into_iter()
             .map(|url| {
@@ -49,15 +59,20 @@ impl Follower {
         let (c, s) = (control.clone(), sink.clone());
         let handle = std::thread::spawn(move || {
             let source = RpcSource::start(chains, c.shutdown.clone())?;
-            let sinks: Vec<Box<dyn Sink>> = vec![Box::new(s)];
-            engine::run(
+            let mut sinks: Vec<Box<dyn Sink>> = vec![Box::new(s)];
+            sinks.extend(extra);
+            let result = engine::run(
                 &EngineSettings::default(),
                 timely::Config::thread(),
                 vec![&GasFees],
                 source,
                 sinks,
                 &c,
-            )
+            );
+            if let Err(e) = &result {
+                eprintln!("follower ended with an error: {e}");
+            }
+            result
         });
         Follower {
             control,
@@ -85,13 +100,13 @@ impl Follower {
         state
     }
 
-    fn finished(&self) -> bool {
+    pub(crate) fn finished(&self) -> bool {
         self.handle.as_ref().is_none_or(|h| h.is_finished())
     }
 
     /// Waits until both outputs equal the node's recompute; panics with the difference after
     /// 30 s. Returns how long it took.
-    fn converge(&self, anvil: &Anvil, what: &str) -> Duration {
+    pub(crate) fn converge(&self, anvil: &Anvil, what: &str) -> Duration {
         self.converge_all(&[anvil], what)
     }
 
@@ -118,7 +133,7 @@ impl Follower {
         }
     }
 
-    fn stop(mut self) -> Result<RunSummary, EngineError> {
+    pub(crate) fn stop(mut self) -> Result<RunSummary, EngineError> {
         self.control
             .shutdown
             .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -148,14 +163,14 @@ impl Drop for Follower {
 }
 
 /// Sends `count` mixed transactions and mines one block.
-fn block_with_txs(anvil: &Anvil, seed: u64, count: usize) {
+pub(crate) fn block_with_txs(anvil: &Anvil, seed: u64, count: usize) {
     anvil.send_mix(seed, count);
     anvil.mine(1);
 }
 
 /// Replacement transactions for a reorg: a few of each non-blob kind, spread over the new
 /// blocks, from accounts the mixes do not use last.
-fn replacements(anvil: &Anvil, depth: u64, salt: u64) -> Vec<(serde_json::Value, u64)> {
+pub(crate) fn replacements(anvil: &Anvil, depth: u64, salt: u64) -> Vec<(serde_json::Value, u64)> {
     let kinds = [
         TxKind::DynamicFee,
         TxKind::Legacy,

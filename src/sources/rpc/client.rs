@@ -246,6 +246,14 @@ impl NodeClient {
         Ok(block.map(|b| b.header))
     }
 
+    /// The header of the canonical block at `number`.
+    pub async fn header_by_number(&self, number: u64) -> Result<Option<RpcHeader>, SourceError> {
+        let block: Option<RpcBlock<serde_json::Value>> = self
+            .call("eth_getBlockByNumber", (format!("0x{number:x}"), false))
+            .await?;
+        Ok(block.map(|b| b.header))
+    }
+
     /// The node's finalized height; `None` when it has no finalized block.
     pub async fn finalized(&self) -> Result<Option<u64>, SourceError> {
         let block: Result<Option<RpcBlock<serde_json::Value>>, _> = self

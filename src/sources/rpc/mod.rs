@@ -233,6 +233,12 @@ impl BlockFetcher for Fetcher<'_> {
         let c = self.client();
         self.rt.block_on(c.blocks_by_number(from, to))
     }
+    fn canonical_hash(&mut self, number: u64) -> Result<Option<B256>, SourceError> {
+        let c = self.client();
+        self.rt
+            .block_on(c.header_by_number(number))
+            .map(|h| h.map(|h| h.hash))
+    }
 }
 
 fn client_config(chain: &ChainConfig) -> ClientConfig {

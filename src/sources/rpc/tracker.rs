@@ -57,6 +57,10 @@ pub trait BlockFetcher {
     fn block_by_number(&mut self, number: Option<u64>) -> Result<Option<Block>, SourceError>;
     /// The node's finalized height, when it reports one.
     fn finalized(&mut self) -> Result<Option<u64>, SourceError>;
+    /// The hash of the node's canonical block at `number` (a header read is enough).
+    fn canonical_hash(&mut self, number: u64) -> Result<Option<B256>, SourceError> {
+        Ok(self.block_by_number(Some(number))?.map(|b| b.hash))
+    }
     /// The canonical blocks `from..=to` in order, stopping before the first absent one. A
     /// node client fetches them concurrently.
     fn blocks_by_number(&mut self, from: u64, to: u64) -> Result<Vec<Block>, SourceError> {
@@ -211,7 +215,12 @@ impl ChainTracker {
             return self.follow_latest(fetch, Some(head.hash));
         };
         self.refresh_finality(fetch)?;
-        self.extend_to(fetch, block)
+        let events = self.extend_to(fetch, block)?;
+        if !events.is_empty() {
+            // The new chain may now agree with the node where it did not before.
+            self.refresh_finality(fetch)?;
+        }
+        Ok(events)
     }
 
     fn follow_latest(
@@ -228,9 +237,30 @@ impl ChainTracker {
         }
     }
 
+    /// Takes the node's finalized height, but only where our own chain agrees with the node
+    /// at that height: a tracker that lags behind the node may still hold blocks the node
+    /// orphaned before it finalized their height, and those must remain retractable.
     fn refresh_finality(&mut self, fetch: &mut dyn BlockFetcher) -> Result<(), SourceError> {
-        if let Some(f) = fetch.finalized()? {
-            self.finalized = Some(self.finalized.unwrap_or(0).max(f));
+        let Some(node) = fetch.finalized()? else {
+            return Ok(());
+        };
+        let Some(tip) = self.window.back().map(|b| b.number) else {
+            self.finalized = Some(node);
+            return Ok(());
+        };
+        let candidate = node.min(tip);
+        if self.finalized.is_some_and(|f| f >= candidate) {
+            return Ok(());
+        }
+        match self.hash_at(candidate) {
+            Some(ours) if fetch.canonical_hash(candidate)? == Some(ours) => {
+                self.finalized = Some(candidate)
+            }
+            // Below the window: older than anything we can retract anyway.
+            None if self.window.front().is_some_and(|b| candidate < b.number) => {
+                self.finalized = Some(candidate)
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -754,5 +784,31 @@ mod tests {
         .unwrap();
         assert!(matches!(&ev[..], [ChainEvent::Reorged { old, .. }] if old.len() == 30));
         assert_follows(&mut chain, &ev, &node, 0);
+    }
+
+    #[test]
+    fn a_lagging_tracker_still_retracts_blocks_the_node_orphaned_before_finalizing() {
+        let mut node = Node::new(30);
+        let mut t = tracker(64, DeepReorgPolicy::Halt);
+        let mut chain = Vec::new();
+        let ev = start(&mut t, &mut node);
+        assert_follows(&mut chain, &ev, &node, 0);
+        // While we lag, the node reorgs from block 20, grows to 100 and finalizes 60.
+        node.reorg(1, 10, 80);
+        node.finalized = Some(60);
+        let ev = {
+            let h = node.head();
+            t.on_head(&mut node, h).unwrap()
+        };
+        assert!(
+            matches!(&ev[..], [ChainEvent::Reorged { old, .. }] if old.len() == 10),
+            "{ev:?}"
+        );
+        assert_follows(&mut chain, &ev, &node, 0);
+        assert_eq!(
+            t.finalized(),
+            60,
+            "finality is taken once our chain agrees with the node's"
+        );
     }
 }

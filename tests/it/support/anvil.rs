@@ -577,7 +577,8 @@ fn rpc_addr(addr: &str, method: &str, params: Value) -> std::io::Result<Result<V
     })
 }
 
-fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
+/// Decodes an HTTP/1.1 chunked body.
+pub fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     loop {
         let eol = b.windows(2).position(|w| w == b"\r\n")?;

@@ -4,4 +4,5 @@
 #![allow(dead_code)]
 
 pub mod anvil;
+pub mod clickhouse;
 pub mod node_oracle;

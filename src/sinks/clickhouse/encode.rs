@@ -1,0 +1,259 @@
+//! The pure half of the ClickHouse sink: updates to RowBinary rows.
+//!
+//! Per epoch and key the engine hands an insert (`+new`), a delete (`-old`) or a change
+//! (`-old +new`). ClickHouse keeps, per key, the row with the highest `version`, so:
+//! - an insert or a change writes the new row with `version = epoch, deleted = 0`;
+//! - a delete writes the old row with `version = epoch, deleted = 1` (a tombstone).
+//!
+//! A change writes one row, never a tombstone and a row with the same version (their order
+//! would decide the winner). So a reorg of depth d writes at most one row per changed key.
+//!
+//! RowBinary per column type: `U64` → UInt64 LE; `Timestamp` → DateTime (UInt32 LE);
+//! `Wei` → UInt128 (16 bytes LE) on servers that have it, else a String of decimal digits
+//! (see [`WeiEncoding`] and `migrations/clickhouse/`); `Hash`/`Address` → String with the
+//! `0x`-hex text; `Text` → String. Then `version` (UInt64) and `deleted` (UInt8).
+
+use std::collections::BTreeMap;
+
+use crate::engine::dataflow::{ColumnType, OutputSpec, RowValues, Value};
+use crate::engine::keys::key_positions;
+use crate::model::{Diff, Epoch};
+
+/// Errors of encoding (a value that does not fit its column).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("column '{column}' of '{output}': {reason}")]
+pub struct EncodeError {
+    /// Output.
+    pub output: String,
+    /// Column.
+    pub column: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// How wei columns are stored: the migrations pick the type by server version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeiEncoding {
+    /// `UInt128` (ClickHouse 21.6 and later).
+    UInt128,
+    /// `String` of decimal digits (older servers, such as 18.16).
+    Decimal,
+}
+
+fn varint(mut n: usize, out: &mut Vec<u8>) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn string(s: &str, out: &mut Vec<u8>) {
+    varint(s.len(), out);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Appends one value of `ty` in RowBinary.
+pub fn encode_value(
+    ty: ColumnType,
+    value: &Value,
+    wei: WeiEncoding,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    match (ty, value) {
+        (ColumnType::U64, Value::U64(v)) => out.extend_from_slice(&v.to_le_bytes()),
+        (ColumnType::Timestamp, Value::U64(v)) => {
+            let secs = u32::try_from(*v)
+                .map_err(|_| format!("timestamp {v} is beyond DateTime's range"))?;
+            out.extend_from_slice(&secs.to_le_bytes());
+        }
+        (ColumnType::Wei, Value::Wei(v)) => match wei {
+            WeiEncoding::UInt128 => out.extend_from_slice(&v.to_le_bytes()),
+            WeiEncoding::Decimal => string(&v.to_string(), out),
+        },
+        (ColumnType::Hash, Value::Hash(h)) => string(&h.to_string(), out),
+        (ColumnType::Address, Value::Address(a)) => string(&format!("{a:#x}"), out),
+        (ColumnType::Text, Value::Text(s)) => string(s, out),
+        (ty, v) => {
+            return Err(format!(
+                "value {v:?} does not match the column type {}",
+                ty.name()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Appends a row with its `version` and `deleted` flag.
+pub fn encode_row(
+    spec: &OutputSpec,
+    row: &[Value],
+    version: Epoch,
+    deleted: bool,
+    wei: WeiEncoding,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    if row.len() != spec.columns.len() {
+        return Err(EncodeError {
+            output: spec.name.into(),
+            column: "*".into(),
+            reason: format!("{} values for {} columns", row.len(), spec.columns.len()),
+        });
+    }
+    for (column, value) in spec.columns.iter().zip(row) {
+        encode_value(column.ty, value, wei, out).map_err(|reason| EncodeError {
+            output: spec.name.into(),
+            column: column.name.into(),
+            reason,
+        })?;
+    }
+    out.extend_from_slice(&version.to_le_bytes());
+    out.push(u8::from(deleted));
+    Ok(())
+}
+
+/// A row to write: the row, its version and whether it is a tombstone.
+pub type RowToWrite<'a> = (&'a RowValues, Epoch, bool);
+
+/// The old and new row of one key at one epoch.
+type Slot<'a> = (Option<&'a RowValues>, Option<&'a RowValues>);
+
+/// The rows to write for consolidated `updates`: per epoch and key, the new row, or a
+/// tombstone of the old one.
+pub fn rows_to_write<'a>(
+    spec: &OutputSpec,
+    updates: &'a [(RowValues, Epoch, Diff)],
+) -> Vec<RowToWrite<'a>> {
+    let positions = key_positions(spec);
+    let mut per_key: BTreeMap<(Epoch, Vec<&Value>), Slot<'a>> = BTreeMap::new();
+    for (row, epoch, diff) in updates {
+        let key = positions.iter().filter_map(|&i| row.get(i)).collect();
+        let slot = per_key.entry((*epoch, key)).or_default();
+        if *diff > 0 {
+            slot.1 = Some(row);
+        } else {
+            slot.0 = Some(row);
+        }
+    }
+    per_key
+        .into_iter()
+        .filter_map(|((epoch, _), (old, new))| match (old, new) {
+            (_, Some(new)) => Some((new, epoch, false)),
+            (Some(old), None) => Some((old, epoch, true)),
+            (None, None) => None,
+        })
+        .collect()
+}
+
+/// The column list of the table of `spec`, for `INSERT INTO t (...)`.
+pub fn column_list(spec: &OutputSpec) -> String {
+    let mut cols: Vec<&str> = spec.columns.iter().map(|c| c.name).collect();
+    cols.extend(["version", "deleted"]);
+    cols.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::dataflow::Column;
+    use crate::model::B256;
+
+    const COLS: &[Column] = &[
+        Column::new("k", ColumnType::U64, ""),
+        Column::new("at", ColumnType::Timestamp, ""),
+        Column::new("fee", ColumnType::Wei, ""),
+        Column::new("h", ColumnType::Hash, ""),
+    ];
+    const SPEC: OutputSpec = OutputSpec {
+        name: "t",
+        doc: "",
+        columns: COLS,
+        key: &["k"],
+    };
+
+    fn row(k: u64, fee: u128) -> RowValues {
+        vec![
+            Value::U64(k),
+            Value::U64(60),
+            Value::Wei(fee),
+            Value::Hash(B256::ZERO),
+        ]
+    }
+
+    #[test]
+    fn rowbinary_layout() {
+        let mut out = Vec::new();
+        encode_row(&SPEC, &row(1, 258), 7, true, WeiEncoding::UInt128, &mut out).unwrap();
+        let mut expected = Vec::new();
+        expected.extend_from_slice(&1u64.to_le_bytes());
+        expected.extend_from_slice(&60u32.to_le_bytes());
+        expected.extend_from_slice(&258u128.to_le_bytes());
+        expected.push(66);
+        expected.extend_from_slice(format!("0x{}", "0".repeat(64)).as_bytes());
+        expected.extend_from_slice(&7u64.to_le_bytes());
+        expected.push(1);
+        assert_eq!(out, expected);
+        let mut decimal = Vec::new();
+        encode_row(
+            &SPEC,
+            &row(1, 258),
+            7,
+            true,
+            WeiEncoding::Decimal,
+            &mut decimal,
+        )
+        .unwrap();
+        assert_eq!(&decimal[12..16], &[3, b'2', b'5', b'8']);
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_column() {
+        let mut out = Vec::new();
+        let bad = vec![
+            Value::U64(1),
+            Value::U64(u64::MAX),
+            Value::Wei(1),
+            Value::Hash(B256::ZERO),
+        ];
+        let err = encode_row(&SPEC, &bad, 1, false, WeiEncoding::UInt128, &mut out).unwrap_err();
+        assert_eq!(err.column, "at");
+        let wrong = vec![
+            Value::U64(1),
+            Value::U64(1),
+            Value::U64(1),
+            Value::Hash(B256::ZERO),
+        ];
+        let err = encode_row(&SPEC, &wrong, 1, false, WeiEncoding::Decimal, &mut out).unwrap_err();
+        assert_eq!(err.column, "fee");
+    }
+
+    #[test]
+    fn a_change_writes_one_row_and_a_delete_a_tombstone() {
+        let updates = vec![
+            (row(1, 5), 3, -1),
+            (row(1, 6), 3, 1),
+            (row(2, 9), 3, -1),
+            (row(3, 1), 4, 1),
+        ];
+        let rows = rows_to_write(&SPEC, &updates);
+        assert_eq!(
+            rows,
+            vec![
+                (&row(1, 6), 3, false),
+                (&row(2, 9), 3, true),
+                (&row(3, 1), 4, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn varints() {
+        let mut out = Vec::new();
+        varint(300, &mut out);
+        assert_eq!(out, vec![0xac, 0x02]);
+    }
+}

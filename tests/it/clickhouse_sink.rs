@@ -1,0 +1,209 @@
+//! anvil -> chainflow -> ClickHouse: the `_current` views equal a recompute from the node's
+//! canonical chain after reorgs and a storm; re-sent batches change nothing; a reorg writes
+//! at most one row per changed key.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use chainflow::dataflows::gas_fees::{self, GasFees};
+use chainflow::engine::dataflow::{Dataflow, OutputSpec, Row, Value};
+use chainflow::engine::keys::key_positions;
+use chainflow::engine::{self, EngineSettings, RunControl};
+use chainflow::sinks::clickhouse::{ClickHouseConfig, ClickHouseSink};
+use chainflow::sinks::memory::MemorySink;
+use chainflow::sinks::{OutputBatch, Sink};
+use chainflow::sources::devnet::{Devnet, DevnetConfig};
+use chainflow::sources::rpc::tracker::DeepReorgPolicy;
+
+use crate::rpc::{Follower, block_with_txs, replacements};
+use crate::support::anvil::{Anvil, AnvilOpts, Rng};
+use crate::support::clickhouse::{current, database, stored};
+use crate::support::node_oracle::gas_fees_from_node;
+
+fn specs() -> Vec<OutputSpec> {
+    GasFees.outputs()
+}
+
+/// Waits until both `_current` views equal the node's recompute (30 s at most).
+fn views_converge(config: &ClickHouseConfig, anvil: &Anvil, f: &Follower, what: &str) {
+    let started = Instant::now();
+    loop {
+        let (blocks, minutes) = gas_fees_from_node(&anvil.http_url(), 0);
+        let eb: BTreeMap<Vec<Value>, isize> = blocks.iter().map(|r| (r.values(), 1)).collect();
+        let em: BTreeMap<Vec<Value>, isize> = minutes.iter().map(|r| (r.values(), 1)).collect();
+        let (cb, cm) = (current(config, &specs()[0]), current(config, &specs()[1]));
+        if cb == eb && cm == em {
+            return;
+        }
+        if started.elapsed() > Duration::from_secs(30) || f.finished() {
+            assert!(!f.finished(), "{what}: the run ended early");
+            for (name, got, want) in [("blocks", &cb, &eb), ("minutes", &cm, &em)] {
+                let extra: Vec<_> = got
+                    .iter()
+                    .filter(|(k, v)| want.get(*k) != Some(*v))
+                    .take(3)
+                    .collect();
+                let missing: Vec<_> = want
+                    .iter()
+                    .filter(|(k, v)| got.get(*k) != Some(*v))
+                    .take(3)
+                    .collect();
+                assert!(
+                    extra.is_empty() && missing.is_empty(),
+                    "{what}: {name}_current differs ({} rows, want {}): extra {extra:?}, missing {missing:?}",
+                    got.len(),
+                    want.len()
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn clickhouse_current_views_equal_the_node_after_reorgs_and_a_storm() {
+    let config = database("current_views_equal_the_node");
+    let anvil = Anvil::with(AnvilOpts::default());
+    anvil.ensure_log_contract();
+    for i in 0..70 {
+        if i % 3 == 0 {
+            block_with_txs(&anvil, i, 5)
+        } else {
+            anvil.mine(1)
+        }
+    }
+    let sink = ClickHouseSink::open(config.clone()).unwrap();
+    let f = Follower::start_with(
+        vec![anvil.ws_url()],
+        64,
+        DeepReorgPolicy::Halt,
+        vec![Box::new(sink)],
+    );
+    f.converge(&anvil, "initial");
+    views_converge(&config, &anvil, &f, "initial");
+    for (i, depth) in [1u64, 2, 5, 20, 64].into_iter().enumerate() {
+        anvil.reorg(depth, &replacements(&anvil, depth, 3_000 + i as u64));
+        views_converge(
+            &config,
+            &anvil,
+            &f,
+            &format!("after a reorg of depth {depth}"),
+        );
+    }
+    let mut rng = Rng(0xc1c1);
+    let mut reorgs = 0;
+    for step in 0..150u64 {
+        match rng.below(10) {
+            0..=6 => block_with_txs(&anvil, 9_000 + step, rng.below(4) as usize),
+            _ => {
+                let depth = 1 + rng.below(anvil.head_number().min(64) - 1);
+                anvil.reorg(depth, &replacements(&anvil, depth, 20_000 + step));
+                reorgs += 1;
+            }
+        }
+    }
+    assert!(reorgs >= 20, "{reorgs} reorgs");
+    if !f.finished() {
+        f.converge(&anvil, "after the storm (memory)");
+    }
+    views_converge(&config, &anvil, &f, "after the storm");
+    f.stop().unwrap();
+}
+
+/// Devnet batches through the engine into memory.
+fn devnet_batches(blocks: u64, seed: u64) -> Vec<OutputBatch> {
+    let devnet = DevnetConfig {
+        seed,
+        block_time_ms: 0,
+        max_blocks: Some(blocks),
+        txs_per_block: 10,
+        reorg_rate: 0.15,
+        ..DevnetConfig::default()
+    };
+    let events = Devnet::new(devnet).unwrap().map(|e| e.unwrap());
+    let memory = MemorySink::new();
+    engine::run(
+        &EngineSettings::default(),
+        timely::Config::thread(),
+        vec![&GasFees],
+        events.map(Ok),
+        vec![Box::new(memory.clone())],
+        &RunControl::default(),
+    )
+    .unwrap();
+    memory.batches()
+}
+
+fn memory_state(batches: &[OutputBatch], output: &str) -> BTreeMap<Vec<Value>, isize> {
+    let mut state = BTreeMap::new();
+    for b in batches.iter().filter(|b| b.output.name == output) {
+        for (row, _, d) in &b.updates {
+            *state.entry(row.clone()).or_insert(0) += d;
+        }
+    }
+    state.retain(|_, c| *c != 0);
+    state
+}
+
+#[test]
+fn writing_the_same_batches_twice_leaves_the_current_views_unchanged() {
+    let config = database("same_batch_twice");
+    let batches = devnet_batches(150, 4);
+    let mut sink = ClickHouseSink::open(config.clone()).unwrap();
+    for b in &batches {
+        sink.commit(b).unwrap();
+    }
+    sink.flush().unwrap();
+    let first: Vec<_> = specs().iter().map(|s| current(&config, s)).collect();
+    assert_eq!(first[0], memory_state(&batches, gas_fees::BLOCKS));
+    assert_eq!(first[1], memory_state(&batches, gas_fees::MINUTES));
+    let rows_once = sink.written().0;
+    for b in &batches {
+        sink.commit(b).unwrap();
+    }
+    sink.flush().unwrap();
+    let second: Vec<_> = specs().iter().map(|s| current(&config, s)).collect();
+    assert_eq!(first, second);
+    assert_eq!(
+        sink.written().0,
+        2 * rows_once,
+        "the second pass did insert"
+    );
+    assert!(stored(&config, &specs()[0]) > 0);
+}
+
+#[test]
+fn a_reorg_writes_at_most_one_row_per_changed_key() {
+    let config = database("one_row_per_changed_key");
+    let batches = devnet_batches(200, 9);
+    let mut sink = ClickHouseSink::open(config.clone()).unwrap();
+    let mut measured = 0;
+    for b in &batches {
+        let spec = b.output;
+        let before = sink.written().0;
+        sink.commit(b).unwrap();
+        sink.flush().unwrap();
+        let written = sink.written().0 - before;
+        let positions = key_positions(&spec);
+        let keys: BTreeSet<(u64, Vec<Value>)> = b
+            .updates
+            .iter()
+            .map(|(row, t, _)| (*t, positions.iter().map(|&i| row[i].clone()).collect()))
+            .collect();
+        assert!(
+            written <= keys.len() as u64,
+            "{}: {written} rows for {} changed keys",
+            spec.name,
+            keys.len()
+        );
+        if b.updates.iter().any(|u| u.2 < 0) {
+            measured += 1;
+            assert_eq!(written, keys.len() as u64);
+        }
+    }
+    assert!(measured >= 10, "reorg batches measured: {measured}");
+    assert_eq!(
+        current(&config, &specs()[0]),
+        memory_state(&batches, gas_fees::BLOCKS)
+    );
+}
