@@ -207,3 +207,67 @@ fn a_reorg_writes_at_most_one_row_per_changed_key() {
         memory_state(&batches, gas_fees::BLOCKS)
     );
 }
+
+#[test]
+fn the_binary_migrates_writes_and_restarts_with_increasing_epochs() {
+    let db = "cf_binary_restart";
+    crate::support::clickhouse::query(&format!("DROP DATABASE IF EXISTS {db}"));
+    let url = format!("http://{}", crate::support::clickhouse::addr());
+    let bin = env!("CARGO_BIN_EXE_chainflow");
+    for _ in 0..2 {
+        let out = std::process::Command::new(bin)
+            .args(["migrate", "--clickhouse", &url, "--database", db])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let config = ClickHouseConfig {
+        database: db.into(),
+        ..ClickHouseConfig::default()
+    };
+    let max_version = || {
+        crate::support::clickhouse::query(&format!("SELECT max(version) FROM {db}.gas_fees_blocks"))
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let mut last = 0;
+    for blocks in ["50", "80"] {
+        let out = std::process::Command::new(bin)
+            .args([
+                "run",
+                "--max-blocks",
+                blocks,
+                "--fast",
+                "--quiet",
+                "--seed",
+                "5",
+                "--clickhouse",
+                &url,
+            ])
+            .env("CHAINFLOW_SINKS__CLICKHOUSE__DATABASE", db)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rows = current(&config, &specs()[0]);
+        assert_eq!(
+            rows.len(),
+            blocks.parse::<usize>().unwrap(),
+            "one current row per canonical block"
+        );
+        let v = max_version();
+        assert!(
+            v > last,
+            "epochs keep increasing across runs: {v} after {last}"
+        );
+        last = v;
+    }
+}
