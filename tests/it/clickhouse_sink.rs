@@ -271,3 +271,135 @@ fn the_binary_migrates_writes_and_restarts_with_increasing_epochs() {
         last = v;
     }
 }
+
+/// A TCP forwarder to ClickHouse that a test can take down (closing every connection) and
+/// bring back.
+struct Proxy {
+    url: String,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    fn start() -> Proxy {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let up = Arc::new(AtomicBool::new(true));
+        let conns: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+        let (u, c) = (up.clone(), conns.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !u.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(crate::support::clickhouse::addr())
+                else {
+                    continue;
+                };
+                c.lock()
+                    .unwrap()
+                    .extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { url, up, conns }
+    }
+
+    fn down(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn up(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn clickhouse_unreachable_at_start_is_a_clear_error_after_retries() {
+    let proxy = Proxy::start();
+    proxy.down();
+    let config = ClickHouseConfig {
+        url: proxy.url.clone(),
+        attempts: 3,
+        ..ClickHouseConfig::default()
+    };
+    let err = ClickHouseSink::open(config)
+        .err()
+        .expect("open fails")
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "cannot reach ClickHouse at {} after 3 attempts",
+            proxy.url
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn clickhouse_going_away_mid_run_loses_nothing_once_back_and_fails_clearly_if_not() {
+    let db = database("going_away_mid_run");
+    let proxy = Proxy::start();
+    let config = ClickHouseConfig {
+        url: proxy.url.clone(),
+        attempts: 8,
+        ..db.clone()
+    };
+    let batches = devnet_batches(120, 6);
+    let half = batches.len() / 2;
+    let (first, second) = (batches[..half].to_vec(), batches[half..].to_vec());
+    let mut sink = ClickHouseSink::open(config).unwrap();
+    for b in &first {
+        sink.commit(b).unwrap();
+    }
+    sink.flush().unwrap();
+    proxy.down();
+    let writer = std::thread::spawn(move || {
+        for b in &second {
+            sink.commit(b).unwrap();
+        }
+        let flushed = sink.flush();
+        (sink, flushed)
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    proxy.up();
+    let (mut sink, flushed) = writer.join().unwrap();
+    flushed.expect("the insert is retried until the server is back");
+    assert_eq!(
+        current(&db, &specs()[0]),
+        memory_state(&batches, gas_fees::BLOCKS),
+        "nothing lost"
+    );
+    assert_eq!(
+        current(&db, &specs()[1]),
+        memory_state(&batches, gas_fees::MINUTES)
+    );
+
+    // Down for longer than the retries: a clear error, and the pipeline would stop.
+    let mut short = ClickHouseSink::open(ClickHouseConfig {
+        url: proxy.url.clone(),
+        attempts: 2,
+        ..db.clone()
+    })
+    .unwrap();
+    proxy.down();
+    short.commit(&batches[0]).unwrap();
+    let err = short.flush().unwrap_err().to_string();
+    assert!(err.contains("failed after 2 attempt(s)"), "{err}");
+    drop(sink.flush());
+}

@@ -131,12 +131,30 @@ impl ClickHouseSink {
             .build()
             .map_err(|e| fatal("*", e.to_string()))?;
         let client = config.client();
-        let server = rt.block_on(migrate::server_version(&client)).map_err(|e| {
-            fatal(
-                "*",
-                format!("cannot reach ClickHouse at {}: {e}", config.url),
-            )
-        })?;
+        // The server may still be starting: retry with backoff, then give up with a clear error.
+        let attempts = config.attempts.max(1);
+        let mut delay = Duration::from_millis(100);
+        let mut attempt = 1;
+        let server = loop {
+            match rt.block_on(migrate::server_version(&client)) {
+                Ok(v) => break v,
+                Err(e) if attempt < attempts => {
+                    tracing::warn!(url = %config.url, attempt, error = %e, ?delay, "clickhouse not reachable, retrying");
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                    attempt += 1;
+                }
+                Err(e) => {
+                    return Err(fatal(
+                        "*",
+                        format!(
+                            "cannot reach ClickHouse at {} after {attempt} attempts: {e}",
+                            config.url
+                        ),
+                    ));
+                }
+            }
+        };
         let wei = if server.has_uint128() {
             WeiEncoding::UInt128
         } else {
