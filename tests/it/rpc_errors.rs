@@ -38,8 +38,15 @@ fn serve(answer: fn(&str) -> String) -> String {
                         return;
                     }
                     let reply = answer(&String::from_utf8_lossy(&body));
+                    // An answer may start with a status line of its own: "429 ...\n<body>".
+                    let (status, reply) = match reply.split_once('\n') {
+                        Some((status, rest)) if status.starts_with("429") => {
+                            (status.to_string(), rest.to_string())
+                        }
+                        _ => ("200 OK".to_string(), reply),
+                    };
                     let head = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\nretry-after: 1\r\ncontent-length: {}\r\n\r\n",
                         reply.len()
                     );
                     if stream
@@ -109,4 +116,38 @@ fn a_node_answering_a_malformed_block_is_a_clear_error() {
         "{msg}"
     );
     assert!(!err.is_retryable(), "{msg}");
+}
+
+static RATE_LIMITED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[test]
+fn rate_limit_answers_are_waited_out_and_retried() {
+    use chainflow::sources::rpc::client::{ClientConfig, NodeClient};
+    let url = serve(|body| {
+        let id = id_of(body);
+        if RATE_LIMITED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 {
+            "429 Too Many Requests\n{\"error\":\"slow down\"}".to_string()
+        } else {
+            format!(r#"{{"jsonrpc":"2.0","id":{id},"result":"0x7a69"}}"#)
+        }
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let client = rt
+        .block_on(NodeClient::connect(ClientConfig::new(url)))
+        .unwrap();
+    assert_eq!(client.chain_id(), 31337);
+    assert_eq!(
+        RATE_LIMITED.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "two 429 answers, then success"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "Retry-After was honoured: {:?}",
+        started.elapsed()
+    );
 }
