@@ -52,7 +52,8 @@ fn varint(mut n: usize, out: &mut Vec<u8>) {
     }
 }
 
-fn string(s: &str, out: &mut Vec<u8>) {
+/// Appends a RowBinary `String`: a varint length and the bytes.
+pub fn string(s: &str, out: &mut Vec<u8>) {
     varint(s.len(), out);
     out.extend_from_slice(s.as_bytes());
 }

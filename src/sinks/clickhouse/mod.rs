@@ -249,22 +249,9 @@ fn fatal(output: &str, reason: String) -> SinkError {
 
 /// Encodes a progress row (output, upper_epoch, finalized JSON, committed_at) in RowBinary.
 fn progress_row(output: &str, upper: Epoch, finalized: &BTreeMap<ChainId, u64>, out: &mut Vec<u8>) {
-    let put = |s: &str, out: &mut Vec<u8>| {
-        let mut n = s.len();
-        loop {
-            let b = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(b);
-                break;
-            }
-            out.push(b | 0x80);
-        }
-        out.extend_from_slice(s.as_bytes());
-    };
-    put(output, out);
+    encode::string(output, out);
     out.extend_from_slice(&upper.to_le_bytes());
-    put(&serde_json::to_string(finalized).unwrap_or_default(), out);
+    encode::string(&serde_json::to_string(finalized).unwrap_or_default(), out);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as u32)
