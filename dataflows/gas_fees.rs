@@ -34,7 +34,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::dataflow::{
-    Column, ColumnType as T, Dataflow, Inputs, Output, OutputSpec, Row, Value,
+    Column, ColumnType as T, Dataflow, Inputs, Output, OutputSpec, Position, Row, Value,
 };
 use crate::model::fees::{percentile, percentile_runs};
 use crate::model::{B256, Block, Wei};
@@ -253,6 +253,7 @@ impl Row for BlockRow {
         Column::new("blob_base_fee", T::Wei, "blob base fee per blob gas"),
     ];
     const KEY: &'static [&'static str] = &["chain_id", "block_number"];
+    const POSITION: Position = Position::Block("block_number");
 
     fn values(&self) -> Vec<Value> {
         vec![
@@ -384,6 +385,7 @@ impl Row for MinuteRow {
         ),
     ];
     const KEY: &'static [&'static str] = &["chain_id", "minute"];
+    const POSITION: Position = Position::TimeBucket("minute", 60);
 
     fn values(&self) -> Vec<Value> {
         vec![

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Result, ensure};
 use chainflow::engine::dataflow::{
-    Column, ColumnType, Dataflow, Inputs, Output, OutputSpec, Row, Value,
+    Column, ColumnType, Dataflow, Inputs, Output, OutputSpec, Position, Row, Value,
 };
 use chainflow::engine::{self, EngineSettings, RunControl};
 use chainflow::model::Block;
@@ -39,6 +39,8 @@ impl Row for TypeCount {
         ),
     ];
     const KEY: &'static [&'static str] = &["chain_id", "tx_type"];
+    // A running total over every block: a restart rebuilds it from the run's first block.
+    const POSITION: Position = Position::Whole;
     fn values(&self) -> Vec<Value> {
         vec![
             Value::U64(self.chain_id),

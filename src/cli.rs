@@ -4,20 +4,25 @@
 //! are taken out of the arguments of `run` and handed to `timely::Config::from_args`, so the
 //! worker count is set exactly as in any timely program: `chainflow run -w 2`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, JsonlConfig};
+use crate::engine::dataflow::OutputSpec;
 use crate::engine::{self, RunControl};
+use crate::model::ChainId;
 use crate::sinks::Sink;
 use crate::sinks::clickhouse::{ClickHouseSink, migrate};
 use crate::sinks::console::ConsoleSink;
 use crate::sinks::jsonl::JsonlSink;
+use crate::sinks::reconcile::{self, ChainResume, PlanError, Reconcile, StoredState};
 use crate::sources::devnet::Devnet;
-use crate::sources::rpc::{ChainConfig, RpcSource};
+use crate::sources::rpc::{ChainConfig, NodeProbe, RpcSource};
 use crate::sources::{SourceError, SourceEvent};
 
 /// Command-line arguments.
@@ -260,11 +265,18 @@ fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
                     ch.url
                 )
             })?;
-        let sink = ClickHouseSink::open(ch.clone())?;
+        let mut sink = ClickHouseSink::open(ch.clone())?;
+        // An insert of a killed run may still be landing: read only once it has.
+        sink.settle(Duration::from_secs(30))?;
         let next = sink.next_epoch(&specs)?;
         settings.start_epoch = settings.start_epoch.max(next);
         tracing::info!(url = %ch.url, database = %ch.database, start_epoch = settings.start_epoch, "writing to ClickHouse");
-        sinks.push(Box::new(sink));
+        let plans = plan_restart(&mut sink, &specs, &mut config.chains)?;
+        if plans.is_empty() {
+            sinks.push(Box::new(sink));
+        } else {
+            sinks.push(Box::new(Reconcile::new(sink, &plans)));
+        }
     }
     let source: Box<dyn Iterator<Item = Result<SourceEvent, SourceError>>> = if config
         .chains
@@ -284,14 +296,7 @@ fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
             control.shutdown.clone(),
         )?)
     };
-    let summary = engine::run(
-        &config.engine,
-        timely_config,
-        dataflows,
-        source,
-        sinks,
-        &control,
-    )?;
+    let summary = engine::run(&settings, timely_config, dataflows, source, sinks, &control)?;
     tracing::info!(
         epochs = summary.epochs,
         blocks_added = summary.blocks_added,
@@ -302,6 +307,52 @@ fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
         "run finished"
     );
     Ok(())
+}
+
+/// Plans the restart of every chain from what `sink` holds (see [`crate::sinks::reconcile`])
+/// and moves each chain's start to its plan's first block.
+fn plan_restart<S: StoredState>(
+    sink: &mut S,
+    specs: &[OutputSpec],
+    chains: &mut [ChainConfig],
+) -> Result<BTreeMap<ChainId, ChainResume>> {
+    let mut plans = BTreeMap::new();
+    if chains.is_empty() {
+        return Ok(plans);
+    }
+    let progress = sink.progress()?;
+    for chain in chains.iter_mut() {
+        let probe = NodeProbe::connect(chain)?;
+        let id = probe.chain_id();
+        let plan = reconcile::plan(
+            id,
+            specs,
+            &progress,
+            chain.start_block,
+            &mut |spec| {
+                sink.lowest(spec, id)
+                    .map_err(|e| PlanError::Read(e.to_string()))
+            },
+            &mut |n| {
+                probe
+                    .timestamp(n)
+                    .map_err(|e| PlanError::Read(e.to_string()))
+            },
+        )
+        .with_context(|| format!("cannot plan the restart of chain {id}"))?;
+        let Some(plan) = plan else {
+            continue;
+        };
+        tracing::info!(
+            chain_id = id,
+            from_block = plan.from_block,
+            configured_start = ?chain.start_block,
+            "restart: rebuilding from the sink's safe block; writing only the difference"
+        );
+        chain.start_block = Some(plan.from_block);
+        plans.insert(id, plan);
+    }
+    Ok(plans)
 }
 
 fn migrate(args: MigrateArgs) -> Result<()> {

@@ -79,6 +79,32 @@ pub enum Value {
     Text(String),
 }
 
+/// Where the rows of an output sit on their chain: which blocks a row derives from. A restart
+/// that rebuilds the dataflows from a block uses it to know which stored rows the rebuild
+/// reproduces (see [`crate::sinks::reconcile`]). Rows of several chains are told apart by
+/// their `chain_id` column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Position {
+    /// A row derives from the one block whose number is in the column.
+    Block(&'static str),
+    /// A row derives from the blocks whose timestamp falls in the bucket of `secs` seconds
+    /// that starts at the column's value (unix seconds, a multiple of `secs`).
+    TimeBucket(&'static str, u64),
+    /// A row may derive from any block since the run began (a running total): a restart
+    /// rebuilds it from the run's first block, so such a run needs `chains[].start_block`.
+    Whole,
+}
+
+impl Position {
+    /// The column holding the position (`None` for [`Position::Whole`]).
+    pub fn column(self) -> Option<&'static str> {
+        match self {
+            Position::Block(c) | Position::TimeBucket(c, _) => Some(c),
+            Position::Whole => None,
+        }
+    }
+}
+
 /// A row of an output: its columns and key are known statically.
 pub trait Row:
     Clone + Ord + std::fmt::Debug + Serialize + for<'de> Deserialize<'de> + Send + 'static
@@ -87,6 +113,8 @@ pub trait Row:
     const COLUMNS: &'static [Column];
     /// The names of the key columns: at most one row per key is current at any epoch.
     const KEY: &'static [&'static str];
+    /// Which blocks a row derives from.
+    const POSITION: Position;
     /// The values of the columns, in the order of [`Row::COLUMNS`].
     fn values(&self) -> Vec<Value>;
 }
@@ -102,6 +130,8 @@ pub struct OutputSpec {
     pub columns: &'static [Column],
     /// Key column names.
     pub key: &'static [&'static str],
+    /// Which blocks a row derives from.
+    pub position: Position,
 }
 
 impl OutputSpec {
@@ -112,6 +142,7 @@ impl OutputSpec {
             doc,
             columns: R::COLUMNS,
             key: R::KEY,
+            position: R::POSITION,
         }
     }
 }

@@ -105,6 +105,7 @@ mod tests {
         doc: "",
         columns: COLS,
         key: &["k"],
+        position: crate::engine::dataflow::Position::Block("k"),
     };
 
     fn row(k: u64, v: u64) -> RowValues {

@@ -152,7 +152,7 @@ pub struct RunControl {
 struct EpochBatch {
     epoch: Epoch,
     updates: Vec<(Block, Diff)>,
-    finalized: Arc<BTreeMap<ChainId, u64>>,
+    meta: release::EpochMeta,
 }
 
 /// The worker a block goes to: spreads blocks by hash so every worker gets a share.
@@ -270,7 +270,8 @@ where
         let ctx = Rc::new(release::ReleaseContext {
             batches: (index == 0).then(|| batch_tx.clone()),
             stop: Arc::clone(&worker_stop),
-            finalized: Rc::new(RefCell::new(Arc::new(BTreeMap::new()))),
+            meta: RefCell::new(BTreeMap::new()),
+            lowers: RefCell::new(Vec::new()),
             start,
         });
         let (mut input, probe, mismatch) = worker.dataflow::<Epoch, _, _>(|scope| {
@@ -301,8 +302,10 @@ where
             if !behind {
                 match receiver.recv_timeout(Duration::from_millis(1)) {
                     Ok(batch) => {
-                        *ctx.finalized.borrow_mut() = Arc::clone(&batch.finalized);
                         let epoch = batch.epoch;
+                        if ctx.batches.is_some() {
+                            ctx.meta.borrow_mut().insert(epoch, batch.meta.clone());
+                        }
                         input.advance_to(epoch);
                         match Arc::try_unwrap(batch) {
                             Ok(batch) => {
@@ -427,45 +430,63 @@ where
     let per_epoch = settings.blocks_per_epoch.max(1);
     let mut epoch = settings.start_epoch;
     let mut finalized: BTreeMap<ChainId, u64> = BTreeMap::new();
+    // The highest block fed per chain: the finalized height recorded with an epoch never
+    // passes it, so a committed range's finalized height is one whose blocks were all fed at
+    // or before the range (a restart from it misses nothing).
+    let mut fed: BTreeMap<ChainId, u64> = BTreeMap::new();
+    let mut caught_up = false;
+    // Whether an event arrived before the source caught up.
+    let mut behind = false;
     let mut updates: Vec<(Block, Diff)> = Vec::new();
     let mut blocks_in_epoch = 0usize;
     let mut sent = 0u64;
     let started = Instant::now();
 
-    let send =
-        |epoch: Epoch, updates: Vec<(Block, Diff)>, finalized: &BTreeMap<ChainId, u64>| -> bool {
-            let batch = Arc::new(EpochBatch {
-                epoch,
-                updates,
-                finalized: Arc::new(finalized.clone()),
-            });
-            // The last sender gets the batch itself, so with one worker the worker holds the
-            // only reference and moves the blocks instead of cloning them.
-            let mut batch = Some(batch);
-            for (i, tx) in senders.iter().enumerate() {
-                let item = if i + 1 == senders.len() {
-                    batch.take()
-                } else {
-                    batch.clone()
-                };
-                let Some(mut item) = item else {
-                    return false;
-                };
-                loop {
-                    match tx.send_timeout(item, Duration::from_millis(100)) {
-                        Ok(()) => break,
-                        Err(SendTimeoutError::Timeout(back)) => {
-                            if stop.load(Ordering::Relaxed) {
-                                return false;
-                            }
-                            item = back;
+    let send = |epoch: Epoch,
+                updates: Vec<(Block, Diff)>,
+                finalized: &BTreeMap<ChainId, u64>,
+                fed: &BTreeMap<ChainId, u64>,
+                caught_up: bool|
+     -> bool {
+        let finalized = finalized
+            .iter()
+            .filter_map(|(chain, f)| fed.get(chain).map(|top| (*chain, (*f).min(*top))))
+            .collect();
+        let batch = Arc::new(EpochBatch {
+            epoch,
+            updates,
+            meta: release::EpochMeta {
+                finalized: Arc::new(finalized),
+                caught_up,
+            },
+        });
+        // The last sender gets the batch itself, so with one worker the worker holds the
+        // only reference and moves the blocks instead of cloning them.
+        let mut batch = Some(batch);
+        for (i, tx) in senders.iter().enumerate() {
+            let item = if i + 1 == senders.len() {
+                batch.take()
+            } else {
+                batch.clone()
+            };
+            let Some(mut item) = item else {
+                return false;
+            };
+            loop {
+                match tx.send_timeout(item, Duration::from_millis(100)) {
+                    Ok(()) => break,
+                    Err(SendTimeoutError::Timeout(back)) => {
+                        if stop.load(Ordering::Relaxed) {
+                            return false;
                         }
-                        Err(SendTimeoutError::Disconnected(_)) => return false,
+                        item = back;
                     }
+                    Err(SendTimeoutError::Disconnected(_)) => return false,
                 }
             }
-            true
-        };
+        }
+        true
+    };
 
     for item in source {
         if control.shutdown.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed) {
@@ -476,7 +497,13 @@ where
             Err(err) => {
                 tracing::error!(error = %err, "source failed; draining what was ingested");
                 if !updates.is_empty() {
-                    send(epoch, std::mem::take(&mut updates), &finalized);
+                    send(
+                        epoch,
+                        std::mem::take(&mut updates),
+                        &finalized,
+                        &fed,
+                        caught_up,
+                    );
                 }
                 return Err(err.into());
             }
@@ -486,11 +513,26 @@ where
             let entry = finalized.entry(chain).or_insert(height);
             *entry = (*entry).max(height);
         }
+        for block in item.event.new_blocks() {
+            let top = fed.entry(block.chain_id).or_insert(block.number);
+            *top = (*top).max(block.number);
+        }
+        // The epoch that completes a catch-up closes at once: a restart reconciles there.
+        // (A source that is caught up from its first event has no catch-up to end.)
+        let catching_up_ends = item.caught_up && !caught_up && behind;
+        caught_up |= item.caught_up;
+        behind = !caught_up;
         // An event counts at least once, so a revert alone still closes an epoch.
         blocks_in_epoch += item.event.new_blocks().len().max(1);
         updates.extend(item.event.into_updates());
-        if blocks_in_epoch >= per_epoch {
-            if !send(epoch, std::mem::take(&mut updates), &finalized) {
+        if blocks_in_epoch >= per_epoch || catching_up_ends {
+            if !send(
+                epoch,
+                std::mem::take(&mut updates),
+                &finalized,
+                &fed,
+                caught_up,
+            ) {
                 break;
             }
             control.stats.epochs.fetch_add(1, Ordering::Relaxed);
@@ -499,7 +541,7 @@ where
             blocks_in_epoch = 0;
         }
     }
-    if !updates.is_empty() && send(epoch, updates, &finalized) {
+    if !updates.is_empty() && send(epoch, updates, &finalized, &fed, caught_up) {
         control.stats.epochs.fetch_add(1, Ordering::Relaxed);
         sent += 1;
     }

@@ -30,16 +30,57 @@ use super::keys::check_keys;
 use crate::model::{ChainId, Diff, Epoch};
 use crate::sinks::OutputBatch;
 
+/// What the feeder knew when it closed an epoch.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct EpochMeta {
+    /// Finalized height per chain, never above the highest block fed by then.
+    pub finalized: Arc<BTreeMap<ChainId, u64>>,
+    /// Whether the source had caught up (see [`crate::sources::SourceEvent::caught_up`]).
+    pub caught_up: bool,
+}
+
 /// What every release operator of one worker shares.
 pub(crate) struct ReleaseContext {
     /// Where batches go; `None` on workers other than 0.
     pub batches: Option<Sender<OutputBatch>>,
     /// Set when the sink side is gone: stop sending and let the run end.
     pub stop: Arc<AtomicBool>,
-    /// Latest finalized height per chain seen by this worker.
-    pub finalized: Rc<RefCell<Arc<BTreeMap<ChainId, u64>>>>,
+    /// What the feeder knew per epoch taken by this worker and not yet released everywhere.
+    pub meta: RefCell<BTreeMap<Epoch, EpochMeta>>,
+    /// The lower bound of every release operator (by attach order), to prune `meta`.
+    pub lowers: RefCell<Vec<Epoch>>,
     /// The first epoch of the run: the lower bound of the first batch.
     pub start: Epoch,
+}
+
+impl ReleaseContext {
+    /// What was known at the last epoch below `upper`: a batch `[lower, upper)` carries it.
+    fn meta_before(&self, upper: Epoch) -> EpochMeta {
+        self.meta
+            .borrow()
+            .range(..upper)
+            .next_back()
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default()
+    }
+
+    /// Records that operator `slot` released everything below `lower`; forgets what no
+    /// operator can ask for any more (keeping the newest entry below the lowest bound).
+    fn released(&self, slot: usize, lower: Epoch) {
+        let mut lowers = self.lowers.borrow_mut();
+        if let Some(l) = lowers.get_mut(slot) {
+            *l = lower;
+        }
+        let Some(min) = lowers.iter().copied().min() else {
+            return;
+        };
+        let mut meta = self.meta.borrow_mut();
+        let keep = meta.range(..min).next_back().map(|(e, _)| *e);
+        if let Some(keep) = keep {
+            let rest = meta.split_off(&keep);
+            *meta = rest;
+        }
+    }
 }
 
 /// Attaches the release operator for `output`.
@@ -53,6 +94,11 @@ pub(crate) fn attach(
     let ctx = Rc::clone(ctx);
     let mut pending: Vec<(RowValues, Epoch, Diff)> = Vec::new();
     let mut lower = ctx.start;
+    let slot = {
+        let mut lowers = ctx.lowers.borrow_mut();
+        lowers.push(lower);
+        lowers.len() - 1
+    };
     let name = format!("release::{}", spec.name);
     output.rows.probe_with(probe).inner.sink(
         Exchange::new(|_| 0u64),
@@ -89,15 +135,18 @@ pub(crate) fn attach(
             for e in &errors {
                 tracing::error!(error = %e, "output update breaks the key contract");
             }
+            let meta = ctx.meta_before(upper);
             let batch = OutputBatch {
                 output: spec,
                 lower,
                 upper,
                 updates,
                 errors,
-                finalized: Arc::clone(&ctx.finalized.borrow()),
+                finalized: meta.finalized,
+                caught_up: meta.caught_up,
             };
             lower = upper;
+            ctx.released(slot, lower);
             if ctx.stop.load(Ordering::Relaxed) {
                 return;
             }

@@ -129,6 +129,7 @@ mod tests {
             doc: "",
             columns: COLS,
             key: &["n"],
+            position: crate::engine::dataflow::Position::Block("n"),
         };
         let big: u128 = u128::from(u64::MAX) * 3;
         let line = encode_update(

@@ -13,6 +13,7 @@ pub mod clickhouse;
 pub mod console;
 pub mod jsonl;
 pub mod memory;
+pub mod reconcile;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -33,8 +34,12 @@ pub struct OutputBatch {
     /// `(row, epoch, diff)` sorted by epoch, then row; retractions come before insertions of
     /// the same epoch.
     pub updates: Vec<(RowValues, Epoch, Diff)>,
-    /// Finalized height per chain when the range closed.
+    /// Finalized height per chain when the range closed, never above the highest block fed
+    /// by then: every block at or below it was fed at an epoch below `upper`.
     pub finalized: Arc<BTreeMap<ChainId, u64>>,
+    /// Whether the source had caught up by the end of the range (see
+    /// [`crate::sources::SourceEvent::caught_up`]).
+    pub caught_up: bool,
     /// Updates that break the key contract (see [`crate::engine::keys`]): the error output
     /// of this range, reported by sinks and never applied.
     pub errors: Vec<KeyError>,

@@ -502,7 +502,11 @@ impl Iterator for Devnet {
         self.started = true;
         let event = self.step()?;
         let finalized = Some((self.config.chain_id, self.finalized()));
-        Some(Ok(SourceEvent { event, finalized }))
+        Some(Ok(SourceEvent {
+            event,
+            finalized,
+            caught_up: true,
+        }))
     }
 }
 

@@ -13,6 +13,12 @@ pub struct SourceEvent {
     pub event: ChainEvent,
     /// The finalized height of the event's chain, when known.
     pub finalized: Option<(ChainId, u64)>,
+    /// Whether the source has caught up once this event is applied: every chain it follows
+    /// has been read up to the head it found at start (the end of a backfill), and every
+    /// later event is live. Sources that do not backfill (the devnet) say `true` throughout.
+    /// A restart reconciles the sinks at the first epoch that has it (see
+    /// [`crate::sinks::reconcile`]).
+    pub caught_up: bool,
 }
 
 /// Errors of a source.

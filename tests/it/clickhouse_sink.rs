@@ -11,6 +11,7 @@ use chainflow::engine::keys::key_positions;
 use chainflow::engine::{self, EngineSettings, RunControl};
 use chainflow::sinks::clickhouse::{ClickHouseConfig, ClickHouseSink};
 use chainflow::sinks::memory::MemorySink;
+use chainflow::sinks::reconcile::{ChainResume, Reconcile};
 use chainflow::sinks::{OutputBatch, Sink};
 use chainflow::sources::devnet::{Devnet, DevnetConfig};
 use chainflow::sources::rpc::tracker::DeepReorgPolicy;
@@ -26,6 +27,17 @@ fn specs() -> Vec<OutputSpec> {
 
 /// Waits until both `_current` views equal the node's recompute (30 s at most).
 fn views_converge(config: &ClickHouseConfig, anvil: &Anvil, f: &Follower, what: &str) {
+    views_converge_while(config, anvil, &|| !f.finished(), what)
+}
+
+/// Waits until both `_current` views equal the node's recompute (30 s at most) while
+/// `running` says the writer is alive.
+pub(crate) fn views_converge_while(
+    config: &ClickHouseConfig,
+    anvil: &Anvil,
+    running: &dyn Fn() -> bool,
+    what: &str,
+) {
     let started = Instant::now();
     loop {
         let (blocks, minutes) = gas_fees_from_node(&anvil.http_url(), 0);
@@ -35,8 +47,8 @@ fn views_converge(config: &ClickHouseConfig, anvil: &Anvil, f: &Follower, what: 
         if cb == eb && cm == em {
             return;
         }
-        if started.elapsed() > Duration::from_secs(30) || f.finished() {
-            assert!(!f.finished(), "{what}: the run ended early");
+        if started.elapsed() > Duration::from_secs(30) || !running() {
+            assert!(running(), "{what}: the run ended early");
             for (name, got, want) in [("blocks", &cb, &eb), ("minutes", &cm, &em)] {
                 let extra: Vec<_> = got
                     .iter()
@@ -112,6 +124,11 @@ fn clickhouse_current_views_equal_the_node_after_reorgs_and_a_storm() {
 
 /// Devnet batches through the engine into memory.
 fn devnet_batches(blocks: u64, seed: u64) -> Vec<OutputBatch> {
+    devnet_batches_from(blocks, seed, EngineSettings::default().start_epoch)
+}
+
+/// Devnet batches whose epochs start at `start_epoch`.
+fn devnet_batches_from(blocks: u64, seed: u64, start_epoch: u64) -> Vec<OutputBatch> {
     let devnet = DevnetConfig {
         seed,
         block_time_ms: 0,
@@ -123,7 +140,10 @@ fn devnet_batches(blocks: u64, seed: u64) -> Vec<OutputBatch> {
     let events = Devnet::new(devnet).unwrap().map(|e| e.unwrap());
     let memory = MemorySink::new();
     engine::run(
-        &EngineSettings::default(),
+        &EngineSettings {
+            start_epoch,
+            ..EngineSettings::default()
+        },
         timely::Config::thread(),
         vec![&GasFees],
         events.map(Ok),
@@ -170,6 +190,152 @@ fn writing_the_same_batches_twice_leaves_the_current_views_unchanged() {
         "the second pass did insert"
     );
     assert!(stored(&config, &specs()[0]) > 0);
+}
+
+/// Marks every batch as written before the source caught up, except each output's last.
+fn catching_up(mut batches: Vec<OutputBatch>) -> Vec<OutputBatch> {
+    let mut seen = BTreeSet::new();
+    for b in batches.iter_mut().rev() {
+        b.caught_up = seen.insert(b.output.name);
+    }
+    batches
+}
+
+#[test]
+fn a_restart_writes_only_the_difference_between_the_rebuild_and_the_sink() {
+    let config = database("reconcile_difference");
+    let chain = DevnetConfig::default().chain_id;
+    // The crashed run wrote one chain (seed 21), a rebuild sees another one (seed 22):
+    // same heights, different blocks, so most keys change and some vanish or appear.
+    let before = devnet_batches(120, 21);
+    let mut sink = ClickHouseSink::open(config.clone()).unwrap();
+    for b in &before {
+        sink.commit(b).unwrap();
+    }
+    sink.flush().unwrap();
+    let start = sink.next_epoch(&specs()).unwrap();
+    let after = catching_up(devnet_batches_from(100, 22, start));
+    let plans = [(
+        chain,
+        ChainResume {
+            from_block: 0,
+            covered: [(gas_fees::BLOCKS, 0), (gas_fees::MINUTES, 0)].into(),
+        },
+    )]
+    .into();
+    let mut wrapped = Reconcile::new(ClickHouseSink::open(config.clone()).unwrap(), &plans);
+    for b in &after {
+        wrapped.commit(b).unwrap();
+    }
+    wrapped.flush().unwrap();
+    for spec in specs() {
+        assert_eq!(
+            current(&config, &spec),
+            memory_state(&after, spec.name),
+            "{}",
+            spec.name
+        );
+    }
+    // Exactly one row per differing key was written, nothing for equal ones.
+    let old = memory_state(&before, gas_fees::BLOCKS);
+    let new = memory_state(&after, gas_fees::BLOCKS);
+    let key = |r: &Vec<Value>| (r[0].clone(), r[1].clone());
+    let old_by_key: BTreeMap<_, _> = old.keys().map(|r| (key(r), r)).collect();
+    let new_by_key: BTreeMap<_, _> = new.keys().map(|r| (key(r), r)).collect();
+    let mut differing = 0u64;
+    for k in old_by_key
+        .keys()
+        .chain(new_by_key.keys())
+        .collect::<BTreeSet<_>>()
+    {
+        if old_by_key.get(k) != new_by_key.get(k) {
+            differing += 1;
+        }
+    }
+    let minutes_old = memory_state(&before, gas_fees::MINUTES);
+    let minutes_new = memory_state(&after, gas_fees::MINUTES);
+    let mk = |m: &BTreeMap<Vec<Value>, isize>| -> BTreeMap<(Value, Value), Vec<Value>> {
+        m.keys().map(|r| (key(r), r.clone())).collect()
+    };
+    let (mo, mn) = (mk(&minutes_old), mk(&minutes_new));
+    for k in mo.keys().chain(mn.keys()).collect::<BTreeSet<_>>() {
+        if mo.get(k) != mn.get(k) {
+            differing += 1;
+        }
+    }
+    assert!(differing > 20, "the chains barely differ: {differing}");
+    assert_eq!(wrapped.inner().written().0, differing);
+
+    // A second rebuild of the same chain writes nothing at all.
+    let start = wrapped.inner().next_epoch(&specs()).unwrap();
+    let again = catching_up(devnet_batches_from(100, 22, start));
+    let mut wrapped = Reconcile::new(ClickHouseSink::open(config.clone()).unwrap(), &plans);
+    for b in &again {
+        wrapped.commit(b).unwrap();
+    }
+    wrapped.flush().unwrap();
+    assert_eq!(wrapped.inner().written().0, 0);
+    assert_eq!(
+        current(&config, &specs()[0]),
+        memory_state(&after, gas_fees::BLOCKS)
+    );
+}
+
+#[test]
+fn two_writers_inserting_in_parallel_give_the_same_views() {
+    let config = database("parallel_writers");
+    let batches = devnet_batches(300, 31);
+    // Each writer takes the keys of one parity (block number or minute), as two workers
+    // owning their share of the keys would, and both insert at the same time.
+    let half = |parity: u64| -> Vec<OutputBatch> {
+        batches
+            .iter()
+            .map(|b| {
+                let mut b = b.clone();
+                let width = if b.output.name == gas_fees::MINUTES {
+                    60
+                } else {
+                    1
+                };
+                b.updates.retain(|(row, _, _)| match &row[1] {
+                    Value::U64(n) => (n / width) % 2 == parity,
+                    _ => true,
+                });
+                b
+            })
+            .collect()
+    };
+    let writers: Vec<_> = [0u64, 1]
+        .into_iter()
+        .map(|parity| {
+            let mine = half(parity);
+            let config = ClickHouseConfig {
+                batch_rows: 50,
+                ..config.clone()
+            };
+            std::thread::spawn(move || {
+                let mut sink = ClickHouseSink::open(config).unwrap();
+                for b in &mine {
+                    sink.commit(b).unwrap();
+                }
+                sink.flush().unwrap();
+                sink.written()
+            })
+        })
+        .collect();
+    let mut inserts = 0;
+    for w in writers {
+        inserts += w.join().unwrap().1;
+    }
+    assert!(inserts >= 10, "{inserts} inserts");
+    for spec in specs() {
+        assert_eq!(
+            current(&config, &spec),
+            memory_state(&batches, spec.name),
+            "{}",
+            spec.name
+        );
+    }
 }
 
 #[test]

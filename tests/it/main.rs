@@ -5,6 +5,7 @@
 
 mod anvil_harness;
 mod cli;
+mod clickhouse_crash;
 mod clickhouse_migrations;
 mod clickhouse_sink;
 mod config_example;

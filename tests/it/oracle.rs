@@ -280,6 +280,8 @@ impl Row for ChainBlock {
         ),
     ];
     const KEY: &'static [&'static str] = &["chain_id"];
+    const POSITION: chainflow::engine::dataflow::Position =
+        chainflow::engine::dataflow::Position::Block("number");
     fn values(&self) -> Vec<Value> {
         vec![Value::U64(self.chain_id), Value::U64(self.number)]
     }

@@ -117,6 +117,89 @@ pub fn encode_row(
     Ok(())
 }
 
+/// Reads RowBinary rows of `spec`'s columns (no `version`/`deleted`), as the `_current`
+/// views return them: the inverse of [`encode_value`] per column. Errors name the column.
+pub fn decode_rows(
+    spec: &OutputSpec,
+    wei: WeiEncoding,
+    mut bytes: &[u8],
+) -> Result<Vec<RowValues>, EncodeError> {
+    let err = |column: &str, reason: String| EncodeError {
+        output: spec.name.into(),
+        column: column.into(),
+        reason,
+    };
+    let mut rows = Vec::new();
+    while !bytes.is_empty() {
+        let mut row = Vec::with_capacity(spec.columns.len());
+        for column in spec.columns {
+            let value =
+                decode_value(column.ty, wei, &mut bytes).map_err(|r| err(column.name, r))?;
+            row.push(value);
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Result<&'a [u8], String> {
+    if bytes.len() < n {
+        return Err(format!("truncated: {n} bytes wanted, {} left", bytes.len()));
+    }
+    let (head, rest) = bytes.split_at(n);
+    *bytes = rest;
+    Ok(head)
+}
+
+fn read_string(bytes: &mut &[u8]) -> Result<String, String> {
+    let mut len = 0usize;
+    let mut shift = 0;
+    loop {
+        let b = take(bytes, 1)?[0];
+        len |= usize::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+        if shift > 56 {
+            return Err("string length varint too long".into());
+        }
+    }
+    let raw = take(bytes, len)?;
+    String::from_utf8(raw.to_vec()).map_err(|e| e.to_string())
+}
+
+fn decode_value(ty: ColumnType, wei: WeiEncoding, bytes: &mut &[u8]) -> Result<Value, String> {
+    let mut fixed = |n: usize| -> Result<[u8; 16], String> {
+        let mut buf = [0u8; 16];
+        buf[..n].copy_from_slice(take(bytes, n)?);
+        Ok(buf)
+    };
+    Ok(match ty {
+        ColumnType::U64 => Value::U64(u128::from_le_bytes(fixed(8)?) as u64),
+        ColumnType::Timestamp => Value::U64(u128::from_le_bytes(fixed(4)?) as u64),
+        ColumnType::Wei => match wei {
+            WeiEncoding::UInt128 => Value::Wei(u128::from_le_bytes(fixed(16)?)),
+            WeiEncoding::Decimal => {
+                let text = read_string(bytes)?;
+                Value::Wei(
+                    text.parse()
+                        .map_err(|e| format!("wei '{text}' is not a decimal u128: {e}"))?,
+                )
+            }
+        },
+        ColumnType::Hash => {
+            let text = read_string(bytes)?;
+            Value::Hash(text.parse().map_err(|e| format!("hash '{text}': {e}"))?)
+        }
+        ColumnType::Address => {
+            let text = read_string(bytes)?;
+            Value::Address(text.parse().map_err(|e| format!("address '{text}': {e}"))?)
+        }
+        ColumnType::Text => Value::Text(read_string(bytes)?),
+    })
+}
+
 /// A row to write: the row, its version and whether it is a tombstone.
 pub type RowToWrite<'a> = (&'a RowValues, Epoch, bool);
 
@@ -174,6 +257,7 @@ mod tests {
         doc: "",
         columns: COLS,
         key: &["k"],
+        position: crate::engine::dataflow::Position::Block("k"),
     };
 
     fn row(k: u64, fee: u128) -> RowValues {
@@ -249,6 +333,22 @@ mod tests {
                 (&row(3, 1), 4, false)
             ]
         );
+    }
+
+    #[test]
+    fn decoding_inverts_encoding() {
+        for wei in [WeiEncoding::UInt128, WeiEncoding::Decimal] {
+            let rows = [row(1, 258), row(u64::MAX, u128::MAX)];
+            let mut bytes = Vec::new();
+            for r in &rows {
+                encode_row(&SPEC, r, 7, false, wei, &mut bytes).unwrap();
+                // The views return the columns only: drop version and deleted.
+                bytes.truncate(bytes.len() - 9);
+            }
+            assert_eq!(decode_rows(&SPEC, wei, &bytes).unwrap(), rows.to_vec());
+            let err = decode_rows(&SPEC, wei, &bytes[..bytes.len() - 3]).unwrap_err();
+            assert_eq!(err.column, "h");
+        }
     }
 
     #[test]

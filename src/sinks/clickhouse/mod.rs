@@ -17,6 +17,31 @@
 //! Progress is written after the data: a committed `upper_epoch` means every update below
 //! it is in the table. A new run continues the epochs above every version already written
 //! ([`ClickHouseSink::next_epoch`]), so rows of a new run always supersede older ones.
+//!
+//! The outputs of one flush are inserted concurrently, each retried on its own; several
+//! sinks (workers) may insert into the same tables at once for the same reason.
+//!
+//! ## Restart after a crash (kill -9 at any point)
+//!
+//! A crash can leave rows without their progress, half an insert, or rows derived from
+//! blocks that were orphaned while chainflow was down. On start, `chainflow run`:
+//! 1. waits until no insert of the dead process is still running on the server
+//!    ([`ClickHouseSink::settle`]) and takes epochs above every stored version;
+//! 2. reads the progress ([`StoredState::progress`]): the safe block per chain is the lowest
+//!    finalized height any output recorded (never above what had been fed before that
+//!    commit), widened back to the first block of its minute (the widest time bucket of the
+//!    outputs); the RPC source starts there;
+//! 3. the dataflows rebuild their state from that block while [`Reconcile`](super::reconcile)
+//!    holds their output back; when the source has caught up with the head it found at start,
+//!    the sink's current rows from the safe block on ([`StoredState::current`], read from the
+//!    `_current` views) are compared with the rebuilt ones and one batch writes only the
+//!    difference: a new row per changed or new key, a tombstone per vanished key.
+//!
+//! Rows below the safe block derive only from final blocks and are never touched; every row
+//! that may be stale is above it and compared. A crash during the catch-up commits nothing
+//! and the next start does the same again. The mechanism lives in
+//! [`crate::sinks::reconcile`]; `tests/it/clickhouse_crash.rs` kills the binary at random
+//! points of a reorg storm and checks the views against the node.
 
 pub mod encode;
 pub mod migrate;
@@ -27,9 +52,10 @@ use std::time::{Duration, Instant};
 use clickhouse::Client;
 use serde::{Deserialize, Serialize};
 
-use self::encode::{WeiEncoding, column_list, encode_row, rows_to_write};
+use self::encode::{WeiEncoding, column_list, decode_rows, encode_row, rows_to_write};
+use super::reconcile::{Progress, StoredState};
 use super::{OutputBatch, Result, Sink, SinkError};
-use crate::engine::dataflow::OutputSpec;
+use crate::engine::dataflow::{OutputSpec, RowValues};
 use crate::model::{ChainId, Epoch};
 
 /// `[sinks.clickhouse]`.
@@ -199,44 +225,92 @@ impl ClickHouseSink {
         Ok(next.max(upper))
     }
 
+    /// Waits (up to `limit`) until no insert into this database is running on the server: an
+    /// insert of a killed process may still be landing, and a restart must read what it left.
+    pub fn settle(&self, limit: Duration) -> Result<()> {
+        let db = &self.config.database;
+        let sql = format!(
+            "SELECT count() FROM system.processes WHERE query LIKE 'INSERT INTO {db}.%' AND query NOT LIKE '%system.processes%'"
+        );
+        let started = Instant::now();
+        loop {
+            let running: u64 = self
+                .rt
+                .block_on(self.client.query(&sql).fetch_one())
+                .map_err(|e| fatal("*", format!("cannot read system.processes: {e}")))?;
+            if running == 0 {
+                return Ok(());
+            }
+            if started.elapsed() >= limit {
+                tracing::warn!(running, "inserts of an earlier run still running; going on");
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn fetch_bytes(&self, output: &str, sql: &str) -> Result<bytes::Bytes> {
+        self.rt
+            .block_on(async {
+                let mut cursor = self.client.query(sql).fetch_bytes("RowBinary")?;
+                cursor.collect().await
+            })
+            .map_err(|e| fatal(output, format!("cannot read back: {e}")))
+    }
+
     /// Rows written so far and inserts made.
     pub fn written(&self) -> (u64, u64) {
         (self.rows_written, self.inserts)
     }
 
-    fn insert(&mut self, output: &str, sql: String, data: &[u8]) -> Result<()> {
-        let attempts = self.config.attempts.max(1);
-        let mut delay = Duration::from_millis(100);
-        for attempt in 1..=attempts {
-            let result: std::result::Result<(), clickhouse::error::Error> =
-                self.rt.block_on(async {
-                    let mut insert = self.client.insert_formatted_with(sql.clone());
-                    insert.send(bytes::Bytes::copy_from_slice(data)).await?;
-                    insert.end().await
-                });
-            match result {
-                Ok(()) => {
-                    self.inserts += 1;
-                    return Ok(());
-                }
-                Err(e) if is_retryable(&e) && attempt < attempts => {
-                    tracing::warn!(output, attempt, error = %e, ?delay, "clickhouse insert failed, retrying");
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(10));
-                }
-                Err(e) => {
-                    return Err(fatal(
-                        output,
-                        format!(
-                            "insert into {}.{output} failed after {attempt} attempt(s): {e}",
-                            self.config.database
-                        ),
-                    ));
-                }
+    /// Runs `inserts` (output, statement, RowBinary data) concurrently, each retried on
+    /// its own; returns once all are durable, or the first error for good.
+    fn insert_all(&mut self, inserts: Vec<(&str, String, bytes::Bytes)>) -> Result<()> {
+        let n = inserts.len() as u64;
+        let client = &self.client;
+        let (attempts, db) = (self.config.attempts.max(1), self.config.database.as_str());
+        let jobs = inserts
+            .into_iter()
+            .map(|(output, sql, data)| insert_one(client, db, attempts, output, sql, data));
+        self.rt.block_on(futures_util::future::try_join_all(jobs))?;
+        self.inserts += n;
+        Ok(())
+    }
+}
+
+/// One insert with retries and backoff on retryable errors.
+async fn insert_one(
+    client: &Client,
+    db: &str,
+    attempts: u32,
+    output: &str,
+    sql: String,
+    data: bytes::Bytes,
+) -> Result<()> {
+    let mut delay = Duration::from_millis(100);
+    for attempt in 1..=attempts {
+        let result: std::result::Result<(), clickhouse::error::Error> = async {
+            let mut insert = client.insert_formatted_with(sql.clone());
+            insert.send(data.clone()).await?;
+            insert.end().await
+        }
+        .await;
+        match result {
+            Ok(()) => return Ok(()),
+            Err(e) if is_retryable(&e) && attempt < attempts => {
+                tracing::warn!(output, attempt, error = %e, ?delay, "clickhouse insert failed, retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => {
+                return Err(fatal(
+                    output,
+                    format!("insert into {db}.{output} failed after {attempt} attempt(s): {e}"),
+                ));
             }
         }
-        Err(fatal(output, "no attempt made".into()))
     }
+    Err(fatal(output, "no attempt made".into()))
 }
 
 fn fatal(output: &str, reason: String) -> SinkError {
@@ -257,6 +331,120 @@ fn progress_row(output: &str, upper: Epoch, finalized: &BTreeMap<ChainId, u64>, 
         .map(|d| d.as_secs() as u32)
         .unwrap_or(0);
     out.extend_from_slice(&now.to_le_bytes());
+}
+
+/// The `WHERE` clause selecting `spec`'s rows at or above `from` per chain.
+fn covered_rows(spec: &OutputSpec, from: &BTreeMap<ChainId, u64>) -> String {
+    let has_chain = spec.columns.iter().any(|c| c.name == "chain_id");
+    let column = spec.position.column();
+    let timestamp = spec
+        .columns
+        .iter()
+        .any(|c| Some(c.name) == column && c.ty == crate::engine::dataflow::ColumnType::Timestamp);
+    let parts: Vec<String> = from
+        .iter()
+        .map(|(chain, at)| {
+            let mut conds = Vec::new();
+            if has_chain {
+                conds.push(format!("chain_id = {chain}"));
+            }
+            if let Some(col) = column {
+                if timestamp {
+                    conds.push(format!("{col} >= toDateTime({at})"));
+                } else {
+                    conds.push(format!("{col} >= {at}"));
+                }
+            }
+            if conds.is_empty() {
+                "1".to_string()
+            } else {
+                format!("({})", conds.join(" AND "))
+            }
+        })
+        .collect();
+    if parts.is_empty() {
+        "0".into()
+    } else {
+        parts.join(" OR ")
+    }
+}
+
+impl StoredState for ClickHouseSink {
+    fn progress(&mut self) -> Result<BTreeMap<String, Progress>> {
+        #[derive(clickhouse::Row, Deserialize)]
+        struct ProgressRow {
+            output: String,
+            upper_epoch: u64,
+            finalized: String,
+        }
+        let sql = format!(
+            "SELECT output, max(upper_epoch), argMax(finalized, upper_epoch) FROM {}.chainflow_progress GROUP BY output",
+            self.config.database
+        );
+        let rows = self
+            .rt
+            .block_on(self.client.query(&sql).fetch_all::<ProgressRow>())
+            .map_err(|e| fatal("*", format!("cannot read progress: {e}")))?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let finalized: BTreeMap<ChainId, u64> =
+                serde_json::from_str(&row.finalized).map_err(|e| {
+                    fatal(
+                        "chainflow_progress",
+                        format!(
+                            "progress of '{}' has an unreadable finalized map '{}': {e}",
+                            row.output, row.finalized
+                        ),
+                    )
+                })?;
+            out.insert(
+                row.output,
+                Progress {
+                    upper_epoch: row.upper_epoch,
+                    finalized,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    fn lowest(&mut self, spec: &OutputSpec, chain: ChainId) -> Result<Option<u64>> {
+        let Some(column) = spec.position.column() else {
+            return Ok(None);
+        };
+        let chain_filter = if spec.columns.iter().any(|c| c.name == "chain_id") {
+            format!("chain_id = {chain}")
+        } else {
+            "1".into()
+        };
+        let to_number = format!("toUInt64(min({column}))");
+        let sql = format!(
+            "SELECT count(), {to_number} FROM {}.{}_current WHERE {chain_filter}",
+            self.config.database, spec.name
+        );
+        let (count, low): (u64, u64) = self
+            .rt
+            .block_on(self.client.query(&sql).fetch_one())
+            .map_err(|e| fatal(spec.name, format!("cannot read the lowest row: {e}")))?;
+        Ok((count > 0).then_some(low))
+    }
+
+    fn current(
+        &mut self,
+        spec: &OutputSpec,
+        from: &BTreeMap<ChainId, u64>,
+    ) -> Result<Vec<RowValues>> {
+        let columns: Vec<&str> = spec.columns.iter().map(|c| c.name).collect();
+        let sql = format!(
+            "SELECT {} FROM {}.{}_current WHERE {}",
+            columns.join(", "),
+            self.config.database,
+            spec.name,
+            covered_rows(spec, from)
+        );
+        let bytes = self.fetch_bytes(spec.name, &sql)?;
+        decode_rows(spec, self.wei, &bytes).map_err(|e| fatal(spec.name, e.to_string()))
+    }
 }
 
 impl Sink for ClickHouseSink {
@@ -293,27 +481,39 @@ impl Sink for ClickHouseSink {
         }
         let pending = std::mem::take(&mut self.pending);
         let db = self.config.database.clone();
+        // The outputs' inserts run concurrently (the newest version of a key wins whatever
+        // order they land in); progress follows once every one of them is durable.
+        let mut inserts = Vec::new();
+        let mut rows = 0u64;
         let mut progress = Vec::new();
         let mut progress_rows = 0;
-        for (name, p) in &pending {
+        for (name, p) in pending {
             if let (Some(spec), true) = (p.spec, p.rows > 0) {
                 let sql = format!(
                     "INSERT INTO {db}.{name} ({}) FORMAT RowBinary",
                     column_list(&spec)
                 );
-                self.insert(name, sql, &p.data)?;
-                self.rows_written += p.rows as u64;
+                inserts.push((name, sql, bytes::Bytes::from(p.data)));
+                rows += p.rows as u64;
             }
             if let Some(upper) = p.upper {
                 progress_row(name, upper, &p.finalized, &mut progress);
                 progress_rows += 1;
             }
         }
+        if !inserts.is_empty() {
+            self.insert_all(inserts)?;
+            self.rows_written += rows;
+        }
         if progress_rows > 0 {
             let sql = format!(
                 "INSERT INTO {db}.chainflow_progress (output, upper_epoch, finalized, committed_at) FORMAT RowBinary"
             );
-            self.insert("chainflow_progress", sql, &progress)?;
+            self.insert_all(vec![(
+                "chainflow_progress",
+                sql,
+                bytes::Bytes::from(progress),
+            )])?;
         }
         self.first_pending = None;
         self.rows_buffered = 0;

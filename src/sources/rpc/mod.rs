@@ -134,6 +134,8 @@ pub struct RpcSource {
     events: Receiver<Result<SourceEvent, SourceError>>,
     shutdown: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
+    /// Chains still backfilling; the source has caught up when it reaches zero.
+    behind: usize,
 }
 
 impl RpcSource {
@@ -141,6 +143,7 @@ impl RpcSource {
     pub fn start(chains: Vec<ChainConfig>, shutdown: Arc<AtomicBool>) -> Result<Self, SourceError> {
         let (tx, rx) = crossbeam_channel::bounded(256);
         let mut threads = Vec::new();
+        let behind = chains.len();
         for chain in chains {
             let tx = tx.clone();
             let stop = Arc::clone(&shutdown);
@@ -161,6 +164,7 @@ impl RpcSource {
             events: rx,
             shutdown,
             threads,
+            behind,
         })
     }
 }
@@ -174,7 +178,16 @@ impl Iterator for RpcSource {
                 return None;
             }
             match self.events.recv_timeout(Duration::from_millis(100)) {
-                Ok(item) => return Some(item),
+                // A chain thread marks its own catch-up once; the source has caught up when
+                // every chain has.
+                Ok(Ok(mut item)) => {
+                    if item.caught_up && self.behind > 0 {
+                        self.behind -= 1;
+                    }
+                    item.caught_up = self.behind == 0;
+                    return Some(Ok(item));
+                }
+                Ok(Err(e)) => return Some(Err(e)),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return None,
             }
@@ -188,6 +201,57 @@ impl Drop for RpcSource {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+    }
+}
+
+/// A blocking look at one chain's node before a run starts: its chain id and block
+/// timestamps, which a restart plan needs (see [`crate::sinks::reconcile::plan`]).
+pub struct NodeProbe {
+    rt: Runtime,
+    client: NodeClient,
+}
+
+impl NodeProbe {
+    /// Connects to `chain`'s node (one attempt with the client's retries) and checks its
+    /// chain id against the config.
+    pub fn connect(chain: &ChainConfig) -> Result<Self, SourceError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| SourceError::Rpc {
+                chain_id: 0,
+                url: redact(&chain.rpc),
+                method: "runtime".into(),
+                reason: e.to_string(),
+                retryable: false,
+            })?;
+        let stop = AtomicBool::new(false);
+        let client = match rt.block_on(connect(chain, &stop)) {
+            Some(r) => r?,
+            None => {
+                return Err(SourceError::Rpc {
+                    chain_id: 0,
+                    url: redact(&chain.rpc),
+                    method: "connect".into(),
+                    reason: "stopped".into(),
+                    retryable: false,
+                });
+            }
+        };
+        Ok(NodeProbe { rt, client })
+    }
+
+    /// The node's chain id.
+    pub fn chain_id(&self) -> crate::model::ChainId {
+        self.client.chain_id()
+    }
+
+    /// The timestamp of the canonical block `number`; `None` when the node has none.
+    pub fn timestamp(&self, number: u64) -> Result<Option<u64>, SourceError> {
+        Ok(self
+            .rt
+            .block_on(self.client.header_by_number(number))?
+            .map(|h| h.timestamp))
     }
 }
 
@@ -410,19 +474,6 @@ fn follow_chain(
         window: chain.finality_depth,
         on_deep_reorg: chain.on_deep_reorg,
     });
-    let send = |events: Vec<crate::model::ChainEvent>, tracker: &ChainTracker| -> bool {
-        for event in events {
-            let item = SourceEvent {
-                event,
-                finalized: Some((chain_id, tracker.finalized())),
-            };
-            if out.send(Ok(item)).is_err() {
-                return false;
-            }
-        }
-        true
-    };
-
     let start = match chain.start_block {
         Some(n) => Ok(n),
         None => rt
@@ -430,13 +481,19 @@ fn follow_chain(
             .map(|h| h.map_or(0, |h| h.number)),
     };
     let mut stopped = false;
+    let mut marked = false;
+    // The backfill's events go out one behind, so its last one can carry the mark.
+    let mut held: Option<SourceEvent> = None;
     let first = start.and_then(|from| {
         tracker.start_at(&mut fetcher, from, &mut |event, finalized| {
             let item = SourceEvent {
                 event,
                 finalized: Some((chain_id, finalized)),
+                caught_up: false,
             };
-            stopped = out.send(Ok(item)).is_err();
+            if let Some(prev) = held.replace(item) {
+                stopped = out.send(Ok(prev)).is_err();
+            }
             !stopped
         })
     });
@@ -446,6 +503,30 @@ fn follow_chain(
     if stopped {
         return;
     }
+    if let Some(mut last) = held {
+        last.caught_up = true;
+        marked = true;
+        if out.send(Ok(last)).is_err() {
+            return;
+        }
+    }
+
+    // `caught_up` marks this chain's first event at or after the head found at start (the
+    // last event of the backfill, or the first live one when the backfill had none); the
+    // source turns the marks of all chains into its own flag.
+    let mut send = |events: Vec<crate::model::ChainEvent>, tracker: &ChainTracker| -> bool {
+        for event in events {
+            let item = SourceEvent {
+                event,
+                finalized: Some((chain_id, tracker.finalized())),
+                caught_up: !std::mem::replace(&mut marked, true),
+            };
+            if out.send(Ok(item)).is_err() {
+                return false;
+            }
+        }
+        true
+    };
 
     let (head_tx, mut head_rx) = mpsc::channel::<Head>(1024);
     rt.spawn(announce_heads(

@@ -1,0 +1,173 @@
+//! kill -9 of the `chainflow` binary at random points of a reorg storm, restarts, and the
+//! `_current` views still equal a recompute from the node's final canonical chain, with
+//! exactly one current row per key (see `src/sinks/reconcile.rs` for the mechanism).
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chainflow::sinks::clickhouse::ClickHouseConfig;
+
+use crate::clickhouse_sink::views_converge_while;
+use crate::rpc::{block_with_txs, replacements};
+use crate::support::anvil::{Anvil, AnvilOpts, Rng};
+use crate::support::clickhouse::{database, query};
+
+fn write_config(dir: &Path, anvil: &Anvil, ch: &ClickHouseConfig) -> std::path::PathBuf {
+    let path = dir.join("chainflow.toml");
+    let text = format!(
+        r#"
+[[chains]]
+rpc = "{rpc}"
+start_block = 0
+blob_schedule = "prague"
+
+[sinks.console]
+enabled = false
+
+[sinks.clickhouse]
+url = "{url}"
+database = "{db}"
+batch_ms = 100
+"#,
+        rpc = anvil.ws_url(),
+        url = ch.url,
+        db = ch.database,
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn spawn(config: &Path, log: &Path) -> Child {
+    let log = std::fs::File::create(log).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_chainflow"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+/// One step of the storm: a block with a few transactions, or a reorg of depth 1..=64.
+fn storm_step(anvil: &Anvil, rng: &mut Rng, salt: u64) -> bool {
+    if rng.below(10) < 7 {
+        block_with_txs(anvil, salt, rng.below(4) as usize);
+        false
+    } else {
+        let depth = 1 + rng.below(anvil.head_number().min(64) - 1);
+        anvil.reorg(depth, &replacements(anvil, depth, salt));
+        true
+    }
+}
+
+fn keys_with_more_than_one_row(db: &str) -> u64 {
+    let q = |table: &str, key: &str| -> u64 {
+        query(&format!(
+            "SELECT count() FROM (SELECT {key}, count() AS c FROM {db}.{table}_current GROUP BY {key} HAVING c > 1)"
+        ))
+        .trim()
+        .parse()
+        .unwrap()
+    };
+    q("gas_fees_blocks", "chain_id, block_number") + q("gas_fees_minutes", "chain_id, minute")
+}
+
+#[test]
+fn kill_9_at_random_points_of_a_storm_then_restart_leaves_the_views_exact() {
+    let ch = database("crash_restart");
+    let anvil = Anvil::with(AnvilOpts::default());
+    anvil.ensure_log_contract();
+    for i in 0..70 {
+        block_with_txs(&anvil, i, (i % 4) as usize);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &anvil, &ch);
+    let mut rng = Rng(0x4b119);
+    let (mut reorgs, mut salt) = (0u64, 100_000u64);
+    const KILLS: usize = 5;
+    let mut logs = Vec::new();
+    for run in 0..KILLS {
+        let log = dir.path().join(format!("run{run}.log"));
+        let mut child = spawn(&config, &log);
+        // The storm runs for a random time, then the process dies without warning.
+        let until = Instant::now() + Duration::from_millis(200 + rng.below(2_500));
+        while Instant::now() < until {
+            salt += 1;
+            reorgs += u64::from(storm_step(&anvil, &mut rng, salt));
+            std::thread::sleep(Duration::from_millis(rng.below(40)));
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "run {run} ended by itself: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        // Sometimes the chain moves on (and reorgs, or shrinks) while chainflow is down.
+        if rng.below(3) == 0 {
+            anvil.rpc("anvil_rollback", serde_json::json!([1 + rng.below(5)]));
+        }
+        for _ in 0..rng.below(6) {
+            salt += 1;
+            reorgs += u64::from(storm_step(&anvil, &mut rng, salt));
+        }
+        logs.push(log);
+    }
+    assert!(reorgs >= 10, "only {reorgs} reorgs in the storm");
+    // While it is down the chain also gets shorter: rows above the new head must vanish.
+    let before = anvil.head_number();
+    anvil.rpc("anvil_rollback", serde_json::json!([6]));
+    assert_eq!(anvil.head_number(), before - 6);
+
+    // The last run restarts, catches up and must match the node exactly.
+    let log = dir.path().join("final.log");
+    let child = std::sync::Mutex::new(spawn(&config, &log));
+    let running = || child.lock().unwrap().try_wait().unwrap().is_none();
+    views_converge_while(&ch, &anvil, &running, "after the kills");
+    assert_eq!(keys_with_more_than_one_row(&ch.database), 0);
+    // It keeps following: more blocks and a reorg after the restart.
+    for i in 0..5 {
+        block_with_txs(&anvil, 900_000 + i, 2);
+    }
+    anvil.reorg(3, &replacements(&anvil, 3, 950_000));
+    views_converge_while(&ch, &anvil, &running, "live after the restart");
+    assert_eq!(keys_with_more_than_one_row(&ch.database), 0);
+
+    // Every restart planned from the stored progress and reconciled.
+    let mut child = child.into_inner().unwrap();
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let status = child.wait().unwrap();
+    let mut last = String::new();
+    std::fs::File::open(&log)
+        .unwrap()
+        .read_to_string(&mut last)
+        .unwrap();
+    assert!(status.success(), "final run: {last}");
+    logs.push(log);
+    let restarts = logs[1..]
+        .iter()
+        .filter(|l| {
+            std::fs::read_to_string(l)
+                .unwrap_or_default()
+                .contains("reconciled the rebuilt state")
+        })
+        .count();
+    // A run killed before it caught up never reconciles (and commits nothing): the next
+    // one plans from the same progress. The final run must have.
+    assert!(
+        last.contains("reconciled the rebuilt state"),
+        "the final run did not reconcile: {last}"
+    );
+    assert!(
+        restarts >= 2,
+        "only {restarts} of {KILLS} restarts reconciled"
+    );
+    eprintln!(
+        "crash test: {KILLS} kills, {reorgs} reorgs, head {}, {restarts} reconciliations",
+        anvil.head_number()
+    );
+}
