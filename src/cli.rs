@@ -16,10 +16,13 @@ use crate::config::{Config, JsonlConfig};
 use crate::engine::dataflow::OutputSpec;
 use crate::engine::{self, RunControl};
 use crate::model::ChainId;
+use crate::sinks::Routed;
 use crate::sinks::Sink;
 use crate::sinks::clickhouse::{ClickHouseSink, migrate};
 use crate::sinks::console::ConsoleSink;
 use crate::sinks::jsonl::JsonlSink;
+use crate::sinks::postgres::PostgresSink;
+use crate::sinks::postgres::migrate as pgmigrate;
 use crate::sinks::reconcile::{self, ChainResume, PlanError, Reconcile, StoredState};
 use crate::sources::devnet::Devnet;
 use crate::sources::rpc::{ChainConfig, NodeProbe, RpcSource};
@@ -54,7 +57,7 @@ pub enum Command {
 /// Arguments of `migrate`.
 #[derive(Debug, Default, clap::Args)]
 pub struct MigrateArgs {
-    /// TOML config file (its `[sinks.clickhouse]` is used).
+    /// TOML config file (its `[sinks.clickhouse]` and `[sinks.postgres]` are used).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// ClickHouse HTTP URL (overrides the config).
@@ -63,6 +66,12 @@ pub struct MigrateArgs {
     /// Database (overrides the config).
     #[arg(long)]
     pub database: Option<String>,
+    /// PostgreSQL connection string: migrate it too (or only it, without --clickhouse).
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
+    /// PostgreSQL schema (overrides the config).
+    #[arg(long)]
+    pub schema: Option<String>,
 }
 
 /// Arguments of `run`.
@@ -87,6 +96,10 @@ pub struct RunArgs {
     /// Also write the outputs to ClickHouse at this HTTP URL (run `chainflow migrate` first).
     #[arg(long, value_name = "URL")]
     pub clickhouse: Option<String>,
+    /// Also write the outputs to PostgreSQL / TimescaleDB at this connection string (run
+    /// `chainflow migrate --postgres URL` first).
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
     /// Devnet seed.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -198,6 +211,11 @@ fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
     if args.quiet {
         config.sinks.console.enabled = false;
     }
+    if let Some(url) = args.postgres {
+        let mut pg = config.sinks.postgres.take().unwrap_or_default();
+        pg.url = url;
+        config.sinks.postgres = Some(pg);
+    }
     if let Some(url) = args.clickhouse {
         let mut ch = config.sinks.clickhouse.take().unwrap_or_default();
         ch.url = url;
@@ -247,12 +265,25 @@ fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
         }
     }
     let mut settings = config.engine.clone();
-    if let Some(ch) = &config.sinks.clickhouse {
-        let specs: Vec<_> = dataflows
+    let all_specs: Vec<OutputSpec> = dataflows.iter().flat_map(|d| d.outputs()).collect();
+    // The outputs a sink takes: `[outputs]` routes first, then the sink's own filter.
+    let specs_for = |sink: &str, own: &[String]| -> Vec<OutputSpec> {
+        all_specs
             .iter()
-            .flat_map(|d| d.outputs())
-            .filter(|s| ch.outputs.is_empty() || ch.outputs.iter().any(|o| o == s.name))
-            .collect();
+            .filter(|s| {
+                config
+                    .routes(s.name, sink)
+                    .unwrap_or(own.is_empty() || own.iter().any(|o| o == s.name))
+            })
+            .copied()
+            .collect()
+    };
+    // Restart plans need the nodes: one probe per chain, opened on first use.
+    let mut probes: Vec<Option<NodeProbe>> = config.chains.iter().map(|_| None).collect();
+    let mut starts: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut stateful: Vec<(Box<dyn Sink>, Vec<OutputSpec>)> = Vec::new();
+    if let Some(ch) = &config.sinks.clickhouse {
+        let specs = specs_for("clickhouse", &ch.outputs);
         let client = ch.client();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -268,16 +299,62 @@ fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
         let mut sink = ClickHouseSink::open(ch.clone())?;
         // An insert of a killed run may still be landing: read only once it has.
         sink.settle(Duration::from_secs(30))?;
-        let next = sink.next_epoch(&specs)?;
-        settings.start_epoch = settings.start_epoch.max(next);
-        tracing::info!(url = %ch.url, database = %ch.database, start_epoch = settings.start_epoch, "writing to ClickHouse");
-        let plans = plan_restart(&mut sink, &specs, &mut config.chains)?;
+        settings.start_epoch = settings.start_epoch.max(sink.next_epoch(&specs)?);
+        tracing::info!(url = %ch.url, database = %ch.database, "writing to ClickHouse");
+        let plans = plan_restart(&mut sink, &specs, &config.chains, &mut probes, &mut starts)?;
         if plans.is_empty() {
-            sinks.push(Box::new(sink));
+            stateful.push((Box::new(sink), specs));
         } else {
-            sinks.push(Box::new(Reconcile::new(sink, &plans)));
+            stateful.push((Box::new(Reconcile::new(sink, &plans)), specs));
         }
     }
+    if let Some(pg) = &config.sinks.postgres {
+        let specs = specs_for("postgres", &pg.outputs);
+        let mut sink = PostgresSink::open(pg.clone(), &specs).with_context(|| {
+            format!(
+                "PostgreSQL at {} is not ready (run `chainflow migrate --postgres ...`)",
+                pg.redacted()
+            )
+        })?;
+        settings.start_epoch = settings.start_epoch.max(sink.next_epoch()?);
+        let plans = plan_restart(&mut sink, &specs, &config.chains, &mut probes, &mut starts)?;
+        if plans.is_empty() {
+            stateful.push((Box::new(sink), specs));
+        } else {
+            stateful.push((Box::new(Reconcile::new(sink, &plans)), specs));
+        }
+    }
+    // Every chain restarts at the earliest block any sink needs.
+    for (i, from) in starts {
+        if let Some(chain) = config.chains.get_mut(i) {
+            chain.start_block = Some(from);
+        }
+    }
+    // Console and JSONL take what `[outputs]` routes to them (everything by default).
+    let mut routed: Vec<Box<dyn Sink>> = Vec::new();
+    for sink in sinks {
+        let takes = all_specs
+            .iter()
+            .filter(|s| {
+                config
+                    .routes(s.name, sink.name())
+                    .unwrap_or_else(|| sink.accepts(s.name))
+            })
+            .map(|s| s.name.to_string())
+            .collect();
+        routed.push(Box::new(Routed::new(sink, takes)));
+    }
+    for (sink, specs) in stateful {
+        routed.push(Box::new(Routed::new(
+            sink,
+            specs.iter().map(|s| s.name.to_string()).collect(),
+        )));
+    }
+    let sinks = routed;
+    tracing::info!(
+        start_epoch = settings.start_epoch,
+        "epochs of this run start here"
+    );
     let source: Box<dyn Iterator<Item = Result<SourceEvent, SourceError>>> = if config
         .chains
         .is_empty()
@@ -309,20 +386,26 @@ fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
     Ok(())
 }
 
-/// Plans the restart of every chain from what `sink` holds (see [`crate::sinks::reconcile`])
-/// and moves each chain's start to its plan's first block.
-fn plan_restart<S: StoredState>(
+/// Plans the restart of every chain from what `sink` holds (see [`crate::sinks::reconcile`]);
+/// lowers `starts[chain index]` to each plan's first block.
+fn plan_restart<S: StoredState + Sink>(
     sink: &mut S,
     specs: &[OutputSpec],
-    chains: &mut [ChainConfig],
+    chains: &[ChainConfig],
+    probes: &mut [Option<NodeProbe>],
+    starts: &mut BTreeMap<usize, u64>,
 ) -> Result<BTreeMap<ChainId, ChainResume>> {
     let mut plans = BTreeMap::new();
     if chains.is_empty() {
         return Ok(plans);
     }
     let progress = sink.progress()?;
-    for chain in chains.iter_mut() {
-        let probe = NodeProbe::connect(chain)?;
+    let name = sink.name().to_string();
+    for (i, chain) in chains.iter().enumerate() {
+        let probe = match &mut probes[i] {
+            Some(p) => p,
+            slot => slot.insert(NodeProbe::connect(chain)?),
+        };
         let id = probe.chain_id();
         let plan = reconcile::plan(
             id,
@@ -339,17 +422,19 @@ fn plan_restart<S: StoredState>(
                     .map_err(|e| PlanError::Read(e.to_string()))
             },
         )
-        .with_context(|| format!("cannot plan the restart of chain {id}"))?;
+        .with_context(|| format!("cannot plan the restart of chain {id} for {name}"))?;
         let Some(plan) = plan else {
             continue;
         };
         tracing::info!(
+            sink = %name,
             chain_id = id,
             from_block = plan.from_block,
             configured_start = ?chain.start_block,
             "restart: rebuilding from the sink's safe block; writing only the difference"
         );
-        chain.start_block = Some(plan.from_block);
+        let start = starts.entry(i).or_insert(plan.from_block);
+        *start = (*start).min(plan.from_block);
         plans.insert(id, plan);
     }
     Ok(plans)
@@ -357,29 +442,57 @@ fn plan_restart<S: StoredState>(
 
 fn migrate(args: MigrateArgs) -> Result<()> {
     let config = Config::load(args.config.as_deref())?;
-    let mut ch = config.sinks.clickhouse.unwrap_or_default();
-    if let Some(url) = args.clickhouse {
-        ch.url = url;
-    }
-    if let Some(db) = args.database {
-        ch.database = db;
-    }
-    let client = ch.client();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let applied = runtime.block_on(migrate::migrate(&client, &ch.database))?;
     let specs: Vec<_> = crate::dataflows::registry()
         .iter()
         .flat_map(|d| d.outputs())
         .collect();
-    runtime.block_on(migrate::check_schema(&client, &ch.database, &specs))?;
-    if applied.is_empty() {
-        println!("clickhouse {} database {}: up to date", ch.url, ch.database);
-    } else {
+    let want_pg = args.postgres.is_some() || config.sinks.postgres.is_some();
+    let want_ch = args.clickhouse.is_some() || config.sinks.clickhouse.is_some() || !want_pg;
+    if want_ch {
+        let mut ch = config.sinks.clickhouse.clone().unwrap_or_default();
+        if let Some(url) = args.clickhouse {
+            ch.url = url;
+        }
+        if let Some(db) = args.database {
+            ch.database = db;
+        }
+        let client = ch.client();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let applied = runtime.block_on(migrate::migrate(&client, &ch.database))?;
+        runtime.block_on(migrate::check_schema(&client, &ch.database, &specs))?;
+        if applied.is_empty() {
+            println!("clickhouse {} database {}: up to date", ch.url, ch.database);
+        } else {
+            println!(
+                "clickhouse {} database {}: applied migrations {applied:?}",
+                ch.url, ch.database
+            );
+        }
+    }
+    if want_pg {
+        let mut pg = config.sinks.postgres.clone().unwrap_or_default();
+        if let Some(url) = args.postgres {
+            pg.url = url;
+        }
+        if let Some(schema) = args.schema {
+            pg.schema = schema;
+        }
+        let mut client = pg
+            .connect()
+            .with_context(|| format!("cannot connect to PostgreSQL at {}", pg.redacted()))?;
+        let (applied, mode) = pgmigrate::migrate(&mut client, &pg.schema, pg.timescale)?;
+        pgmigrate::check_schema(&mut client, &pg.schema, &specs)?;
+        let what = if applied.is_empty() {
+            "up to date".to_string()
+        } else {
+            format!("applied migrations {applied:?}")
+        };
         println!(
-            "clickhouse {} database {}: applied migrations {applied:?}",
-            ch.url, ch.database
+            "postgres {} schema {}: {what}; {mode}",
+            pg.redacted(),
+            pg.schema
         );
     }
     Ok(())

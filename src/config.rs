@@ -68,6 +68,22 @@ pub struct Config {
     pub sinks: SinksConfig,
     /// Which dataflows run.
     pub dataflows: DataflowsConfig,
+    /// Per output, the sinks it goes to (`gas_fees_blocks = ["clickhouse", "postgres"]`);
+    /// an output not listed goes to every sink that takes it (see each sink's `outputs`).
+    pub outputs: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// The sink names `[outputs]` may list.
+pub const SINK_NAMES: &[&str] = &["console", "jsonl", "clickhouse", "postgres"];
+
+impl Config {
+    /// Whether output `output` goes to the sink named `sink` by `[outputs]` (`None`: the
+    /// output is not listed there, the sink's own filter decides).
+    pub fn routes(&self, output: &str, sink: &str) -> Option<bool> {
+        self.outputs
+            .get(output)
+            .map(|sinks| sinks.iter().any(|s| s == sink))
+    }
 }
 
 /// `[sinks]`.
@@ -80,6 +96,8 @@ pub struct SinksConfig {
     pub jsonl: Option<JsonlConfig>,
     /// The ClickHouse sink; off unless configured (or `--clickhouse URL`).
     pub clickhouse: Option<crate::sinks::clickhouse::ClickHouseConfig>,
+    /// The PostgreSQL / TimescaleDB sink; off unless configured (or `--postgres URL`).
+    pub postgres: Option<crate::sinks::postgres::PostgresConfig>,
 }
 
 /// `[sinks.console]`.
@@ -201,6 +219,33 @@ impl Config {
                     reason: format!("unknown dataflow '{name}', known: {}", known.join(", ")),
                 });
             }
+        }
+        let outputs: Vec<&str> = crate::dataflows::registry()
+            .iter()
+            .flat_map(|d| d.outputs())
+            .map(|o| o.name)
+            .collect();
+        for (output, sinks) in &self.outputs {
+            if !outputs.contains(&output.as_str()) {
+                return Err(ConfigError::Invalid {
+                    key: format!("outputs.{output}"),
+                    reason: format!("unknown output, known: {}", outputs.join(", ")),
+                });
+            }
+            if let Some(bad) = sinks.iter().find(|s| !SINK_NAMES.contains(&s.as_str())) {
+                return Err(ConfigError::Invalid {
+                    key: format!("outputs.{output}"),
+                    reason: format!("unknown sink '{bad}', known: {}", SINK_NAMES.join(", ")),
+                });
+            }
+        }
+        if let Some(pg) = &self.sinks.postgres
+            && let Err(e) = crate::sinks::postgres::migrate::check_identifier(&pg.schema)
+        {
+            return Err(ConfigError::Invalid {
+                key: "sinks.postgres.schema".into(),
+                reason: e.to_string(),
+            });
         }
         if self.engine.blocks_per_epoch == 0 {
             return Err(ConfigError::Invalid {

@@ -13,6 +13,7 @@ pub mod clickhouse;
 pub mod console;
 pub mod jsonl;
 pub mod memory;
+pub mod postgres;
 pub mod reconcile;
 
 use std::collections::BTreeMap;
@@ -105,5 +106,39 @@ pub trait Sink: Send {
     /// Called once when the run ends, after the last batch and a final flush.
     fn close(&mut self) -> Result<()> {
         Ok(())
+    }
+}
+
+/// A sink restricted to a set of outputs (from `[outputs]` and the sink's own filter).
+pub struct Routed {
+    inner: Box<dyn Sink>,
+    outputs: std::collections::BTreeSet<String>,
+}
+
+impl Routed {
+    /// `inner`, taking only `outputs`.
+    pub fn new(inner: Box<dyn Sink>, outputs: std::collections::BTreeSet<String>) -> Self {
+        Routed { inner, outputs }
+    }
+}
+
+impl Sink for Routed {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn accepts(&self, output: &str) -> bool {
+        self.outputs.contains(output)
+    }
+    fn commit(&mut self, batch: &OutputBatch) -> Result<()> {
+        self.inner.commit(batch)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.inner.flush()
+    }
+    fn flush_deadline(&self) -> Option<std::time::Instant> {
+        self.inner.flush_deadline()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.inner.close()
     }
 }

@@ -328,6 +328,21 @@ impl<S: Sink + StoredState> Sink for Reconcile<S> {
             return self.inner.commit(batch);
         }
         let keys = key_positions(&spec);
+        // Rows below a chain's covered position are final and already in the sink (the
+        // source may start earlier for another sink): they are not compared.
+        let column =
+            |name: Option<&str>| name.and_then(|n| spec.columns.iter().position(|c| c.name == n));
+        let (chain_at, pos_at) = (column(Some("chain_id")), column(spec.position.column()));
+        let bounds = self.covered.get(spec.name);
+        let below = |row: &RowValues| -> bool {
+            let (Some(ci), Some(pi), Some(bounds)) = (chain_at, pos_at, bounds) else {
+                return false;
+            };
+            match (&row[ci], &row[pi]) {
+                (Value::U64(chain), Value::U64(pos)) => bounds.get(chain).is_some_and(|b| pos < b),
+                _ => false,
+            }
+        };
         let folding = self.folding.entry(spec.name).or_insert_with(|| Folding {
             lower: batch.lower,
             rows: BTreeMap::new(),
@@ -335,6 +350,9 @@ impl<S: Sink + StoredState> Sink for Reconcile<S> {
         });
         // Updates come sorted by epoch, retractions first: fold them in order.
         for (row, _, diff) in &batch.updates {
+            if below(row) {
+                continue;
+            }
             let key: Vec<Value> = keys.iter().map(|&i| row[i].clone()).collect();
             if *diff > 0 {
                 folding.rows.insert(key, row.clone());

@@ -9,12 +9,16 @@ use std::time::{Duration, Instant};
 
 use chainflow::sinks::clickhouse::ClickHouseConfig;
 
-use crate::clickhouse_sink::views_converge_while;
+use std::collections::BTreeMap;
+
+use chainflow::engine::dataflow::Value;
+
+use crate::clickhouse_sink::outputs_converge;
 use crate::rpc::{block_with_txs, replacements};
 use crate::support::anvil::{Anvil, AnvilOpts, Rng};
 use crate::support::clickhouse::{database, query};
 
-fn write_config(dir: &Path, anvil: &Anvil, ch: &ClickHouseConfig) -> std::path::PathBuf {
+fn write_config(dir: &Path, anvil: &Anvil, sink_toml: &str) -> std::path::PathBuf {
     let path = dir.join("chainflow.toml");
     let text = format!(
         r#"
@@ -26,17 +30,20 @@ blob_schedule = "prague"
 [sinks.console]
 enabled = false
 
-[sinks.clickhouse]
-url = "{url}"
-database = "{db}"
-batch_ms = 100
+{sink_toml}
 "#,
         rpc = anvil.ws_url(),
-        url = ch.url,
-        db = ch.database,
     );
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// The `[sinks.clickhouse]` section for `ch`.
+fn clickhouse_toml(ch: &ClickHouseConfig) -> String {
+    format!(
+        "[sinks.clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\nbatch_ms = 100\n",
+        ch.url, ch.database
+    )
 }
 
 fn spawn(config: &Path, log: &Path) -> Child {
@@ -78,14 +85,31 @@ fn keys_with_more_than_one_row(db: &str) -> u64 {
 #[test]
 fn kill_9_at_random_points_of_a_storm_then_restart_leaves_the_views_exact() {
     let ch = database("crash_restart");
+    crash_storm(
+        0x4b119,
+        &clickhouse_toml(&ch),
+        &|spec| crate::support::clickhouse::current(&ch, spec),
+        &|| keys_with_more_than_one_row(&ch.database),
+    );
+}
+
+/// Kills the binary (configured with `sink_toml`) five times at random points of a reorg
+/// storm, restarts it, and checks the outputs read by `read` against the node; `duplicates`
+/// counts keys with more than one current row.
+pub(crate) fn crash_storm(
+    seed: u64,
+    sink_toml: &str,
+    read: &dyn Fn(&chainflow::engine::dataflow::OutputSpec) -> BTreeMap<Vec<Value>, isize>,
+    duplicates: &dyn Fn() -> u64,
+) {
     let anvil = Anvil::with(AnvilOpts::default());
     anvil.ensure_log_contract();
     for i in 0..70 {
         block_with_txs(&anvil, i, (i % 4) as usize);
     }
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &anvil, &ch);
-    let mut rng = Rng(0x4b119);
+    let config = write_config(dir.path(), &anvil, sink_toml);
+    let mut rng = Rng(seed);
     let (mut reorgs, mut salt) = (0u64, 100_000u64);
     const KILLS: usize = 5;
     let mut logs = Vec::new();
@@ -126,15 +150,15 @@ fn kill_9_at_random_points_of_a_storm_then_restart_leaves_the_views_exact() {
     let log = dir.path().join("final.log");
     let child = std::sync::Mutex::new(spawn(&config, &log));
     let running = || child.lock().unwrap().try_wait().unwrap().is_none();
-    views_converge_while(&ch, &anvil, &running, "after the kills");
-    assert_eq!(keys_with_more_than_one_row(&ch.database), 0);
+    outputs_converge(read, &anvil, &running, "after the kills");
+    assert_eq!(duplicates(), 0);
     // It keeps following: more blocks and a reorg after the restart.
     for i in 0..5 {
         block_with_txs(&anvil, 900_000 + i, 2);
     }
     anvil.reorg(3, &replacements(&anvil, 3, 950_000));
-    views_converge_while(&ch, &anvil, &running, "live after the restart");
-    assert_eq!(keys_with_more_than_one_row(&ch.database), 0);
+    outputs_converge(read, &anvil, &running, "live after the restart");
+    assert_eq!(duplicates(), 0);
 
     // Every restart planned from the stored progress and reconciled.
     let mut child = child.into_inner().unwrap();

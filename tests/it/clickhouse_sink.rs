@@ -38,12 +38,23 @@ pub(crate) fn views_converge_while(
     running: &dyn Fn() -> bool,
     what: &str,
 ) {
+    outputs_converge(&|spec| current(config, spec), anvil, running, what)
+}
+
+/// Waits until the blocks and minutes read by `read` equal the node's recompute (30 s at
+/// most) while `running` says the writer is alive.
+pub(crate) fn outputs_converge(
+    read: &dyn Fn(&OutputSpec) -> BTreeMap<Vec<Value>, isize>,
+    anvil: &Anvil,
+    running: &dyn Fn() -> bool,
+    what: &str,
+) {
     let started = Instant::now();
     loop {
         let (blocks, minutes) = gas_fees_from_node(&anvil.http_url(), 0);
         let eb: BTreeMap<Vec<Value>, isize> = blocks.iter().map(|r| (r.values(), 1)).collect();
         let em: BTreeMap<Vec<Value>, isize> = minutes.iter().map(|r| (r.values(), 1)).collect();
-        let (cb, cm) = (current(config, &specs()[0]), current(config, &specs()[1]));
+        let (cb, cm) = (read(&specs()[0]), read(&specs()[1]));
         if cb == eb && cm == em {
             return;
         }

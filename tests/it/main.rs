@@ -10,6 +10,7 @@ mod clickhouse_migrations;
 mod clickhouse_sink;
 mod config_example;
 mod oracle;
+mod postgres_sink;
 mod real_data;
 mod rpc;
 mod rpc_errors;

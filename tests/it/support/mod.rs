@@ -6,3 +6,4 @@
 pub mod anvil;
 pub mod clickhouse;
 pub mod node_oracle;
+pub mod postgres;

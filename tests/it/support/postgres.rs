@@ -1,0 +1,68 @@
+//! A real PostgreSQL: a fresh, migrated schema per test and its tables read back as values.
+
+use std::collections::BTreeMap;
+
+use chainflow::engine::dataflow::{OutputSpec, Value};
+use chainflow::sinks::postgres::PostgresConfig;
+use chainflow::sinks::postgres::encode::{decode_row, select_expr};
+use chainflow::sinks::postgres::migrate::{Mode, TimescaleSetting, migrate};
+
+/// The server's connection string (`CHAINFLOW_TEST_POSTGRES` or the local default).
+pub fn url() -> String {
+    std::env::var("CHAINFLOW_TEST_POSTGRES").unwrap_or_else(|_| PostgresConfig::default().url)
+}
+
+/// A client on the test server.
+pub fn client() -> postgres::Client {
+    postgres::Client::connect(&url(), postgres::NoTls).unwrap()
+}
+
+/// A fresh schema named after the test, migrated (plain tables unless `timescale`); a config
+/// that flushes quickly.
+pub fn schema(test: &str) -> PostgresConfig {
+    schema_with(test, TimescaleSetting::Off).0
+}
+
+/// Like [`schema`] with a TimescaleDB setting; returns the mode the migration ran in.
+pub fn schema_with(test: &str, timescale: TimescaleSetting) -> (PostgresConfig, Mode) {
+    let name = format!("cf_{test}");
+    let mut c = client();
+    c.batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+        .unwrap();
+    let (applied, mode) = migrate(&mut c, &name, timescale).unwrap();
+    assert!(!applied.is_empty());
+    let config = PostgresConfig {
+        url: url(),
+        schema: name,
+        timescale,
+        batch_ms: 20,
+        ..PostgresConfig::default()
+    };
+    (config, mode)
+}
+
+/// The rows of `spec`'s table, as values (each with its count: a key twice would show).
+pub fn rows(config: &PostgresConfig, spec: &OutputSpec) -> BTreeMap<Vec<Value>, isize> {
+    let exprs: Vec<String> = spec
+        .columns
+        .iter()
+        .map(|c| select_expr(c.name, c.ty))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {}.{}",
+        exprs.join(", "),
+        config.schema,
+        spec.name
+    );
+    let mut out = BTreeMap::new();
+    for row in client().query(&sql, &[]).unwrap() {
+        let texts: Vec<String> = (0..spec.columns.len()).map(|i| row.get(i)).collect();
+        *out.entry(decode_row(spec, &texts).unwrap()).or_insert(0) += 1;
+    }
+    out
+}
+
+/// One number from `sql`.
+pub fn number(sql: &str) -> i64 {
+    client().query_one(sql, &[]).unwrap().get(0)
+}
