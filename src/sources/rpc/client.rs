@@ -298,10 +298,11 @@ impl NodeClient {
             .collect()
             .await;
         let mut blocks = Vec::with_capacity(fetched.len());
-        for b in fetched {
+        for (n, b) in (from..=to).zip(fetched) {
             match b? {
-                Some(b) => blocks.push(b),
-                None => break,
+                // A node rewriting its chain may answer with another height: stop there too.
+                Some(b) if b.number == n => blocks.push(b),
+                _ => break,
             }
         }
         Ok(blocks)

@@ -160,6 +160,7 @@ impl ChainTracker {
         };
         self.refresh_finality(fetch)?;
         let mut next = from;
+        let mut empty_reads = 0;
         while next <= latest.number {
             let to = (next + BACKFILL_CHUNK - 1).min(latest.number);
             let chunk = fetch.blocks_by_number(next, to)?;
@@ -174,10 +175,25 @@ impl ChainTracker {
                 }
                 new.push(block);
             }
+            let read = new.len();
             for event in self.apply(Vec::new(), new) {
                 if !emit(event, self.finalized()) {
                     return Ok(());
                 }
+            }
+            if self.window.is_empty() && read == 0 {
+                // Nothing read yet (the node was rewriting these heights): without a first
+                // block there is nothing to walk back to, so read the chunk again.
+                empty_reads += 1;
+                if empty_reads > 20 {
+                    return Err(SourceError::Invalid {
+                        chain_id: self.config.chain_id,
+                        what: format!("blocks {next}..={to}"),
+                        reason: "the node returned none of them 20 times in a row".into(),
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                continue;
             }
             if !(complete && linked) {
                 break;
@@ -522,6 +538,47 @@ mod tests {
         fn finalized(&mut self) -> Result<Option<u64>, SourceError> {
             Ok(self.finalized)
         }
+    }
+
+    /// A node whose first range reads come back empty (it is rewriting those heights).
+    struct Flaky {
+        node: Node,
+        empty_reads: usize,
+    }
+
+    impl BlockFetcher for Flaky {
+        fn block_by_hash(&mut self, hash: B256) -> Result<Option<Block>, SourceError> {
+            self.node.block_by_hash(hash)
+        }
+        fn block_by_number(&mut self, number: Option<u64>) -> Result<Option<Block>, SourceError> {
+            self.node.block_by_number(number)
+        }
+        fn finalized(&mut self) -> Result<Option<u64>, SourceError> {
+            self.node.finalized()
+        }
+        fn blocks_by_number(&mut self, from: u64, to: u64) -> Result<Vec<Block>, SourceError> {
+            if self.empty_reads > 0 {
+                self.empty_reads -= 1;
+                return Ok(Vec::new());
+            }
+            self.node.blocks_by_number(from, to)
+        }
+    }
+
+    #[test]
+    fn a_backfill_whose_first_read_is_empty_reads_again_instead_of_jumping_to_the_head() {
+        let mut node = Flaky {
+            node: Node::new(30),
+            empty_reads: 2,
+        };
+        let mut t = tracker(64, DeepReorgPolicy::Halt);
+        let mut numbers = Vec::new();
+        t.start_at(&mut node, 5, &mut |e, _| {
+            numbers.extend(e.new_blocks().iter().map(|b| b.number));
+            true
+        })
+        .unwrap();
+        assert_eq!(numbers, (5..=30).collect::<Vec<_>>());
     }
 
     fn tracker(window: u64, policy: DeepReorgPolicy) -> ChainTracker {
