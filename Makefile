@@ -34,9 +34,10 @@ fmt: ## Format the code
 	$(CARGO) fmt --all
 
 .PHONY: bench
-bench: ## Throughput of gas_fees against a plain loop (BENCH_BLOCKS=100000 by default), then the RPC source against anvil (BENCH_RPC_BLOCKS=1000)
+bench: ## Throughput of gas_fees against a plain loop (BENCH_BLOCKS=100000 by default), the RPC source against anvil (BENCH_RPC_BLOCKS=1000), the ClickHouse sink beside clickhouse-client (BENCH_CH_ROWS=200000) and head-to-queryable latency
 	$(CARGO) bench --bench gas_fees
 	$(CARGO) bench --bench rpc
+	$(CARGO) bench --bench clickhouse
 
 .PHONY: doc
 doc: ## Build the API docs

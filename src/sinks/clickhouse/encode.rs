@@ -58,6 +58,33 @@ pub fn string(s: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(s.as_bytes());
 }
 
+/// Appends a RowBinary `String` of `0x` and the lowercase hex of `bytes`, without allocating.
+fn hex_string(bytes: &[u8], out: &mut Vec<u8>) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    varint(2 + 2 * bytes.len(), out);
+    out.extend_from_slice(b"0x");
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)]);
+        out.push(DIGITS[usize::from(b & 0xf)]);
+    }
+}
+
+/// Appends a RowBinary `String` of the decimal digits of `v`, without allocating.
+fn decimal(mut v: u128, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 39];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    varint(buf.len() - i, out);
+    out.extend_from_slice(&buf[i..]);
+}
+
 /// Appends one value of `ty` in RowBinary.
 pub fn encode_value(
     ty: ColumnType,
@@ -74,10 +101,10 @@ pub fn encode_value(
         }
         (ColumnType::Wei, Value::Wei(v)) => match wei {
             WeiEncoding::UInt128 => out.extend_from_slice(&v.to_le_bytes()),
-            WeiEncoding::Decimal => string(&v.to_string(), out),
+            WeiEncoding::Decimal => decimal(*v, out),
         },
-        (ColumnType::Hash, Value::Hash(h)) => string(&h.to_string(), out),
-        (ColumnType::Address, Value::Address(a)) => string(&format!("{a:#x}"), out),
+        (ColumnType::Hash, Value::Hash(h)) => hex_string(h.as_slice(), out),
+        (ColumnType::Address, Value::Address(a)) => hex_string(a.as_slice(), out),
         (ColumnType::Text, Value::Text(s)) => string(s, out),
         (ty, v) => {
             return Err(format!(
@@ -348,6 +375,27 @@ mod tests {
             assert_eq!(decode_rows(&SPEC, wei, &bytes).unwrap(), rows.to_vec());
             let err = decode_rows(&SPEC, wei, &bytes[..bytes.len() - 3]).unwrap_err();
             assert_eq!(err.column, "h");
+        }
+    }
+
+    #[test]
+    fn hex_and_decimal_match_the_text_forms() {
+        let h = B256::repeat_byte(0x9c);
+        let mut a = Vec::new();
+        hex_string(h.as_slice(), &mut a);
+        let mut b = Vec::new();
+        string(&h.to_string(), &mut b);
+        assert_eq!(a, b);
+        let addr = crate::model::Address::repeat_byte(0x0f);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        hex_string(addr.as_slice(), &mut a);
+        string(&format!("{addr:#x}"), &mut b);
+        assert_eq!(a, b);
+        for v in [0u128, 7, 10, 1_000_000_007, u128::MAX] {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            decimal(v, &mut a);
+            string(&v.to_string(), &mut b);
+            assert_eq!(a, b, "{v}");
         }
     }
 

@@ -72,7 +72,8 @@ pub struct ClickHouseConfig {
     pub password_env: String,
     /// Flush once this many rows are buffered (ClickHouse prefers large, infrequent inserts).
     pub batch_rows: usize,
-    /// Flush at the latest this long after the first buffered row (the latency cap).
+    /// Flush at the latest this long after the first buffered row (the latency cap; 500 ms
+    /// keeps a block queryable within a second of the node at a few inserts per second).
     pub batch_ms: u64,
     /// Attempts per insert before the pipeline stops.
     pub attempts: u32,
@@ -88,7 +89,7 @@ impl Default for ClickHouseConfig {
             user: "default".into(),
             password_env: "CHAINFLOW_CLICKHOUSE_PASSWORD".into(),
             batch_rows: 100_000,
-            batch_ms: 1_000,
+            batch_ms: 500,
             attempts: 8,
             outputs: Vec::new(),
         }
