@@ -34,10 +34,11 @@ fmt: ## Format the code
 	$(CARGO) fmt --all
 
 .PHONY: bench
-bench: ## Throughput of gas_fees against a plain loop (BENCH_BLOCKS=100000 by default), the RPC source against anvil (BENCH_RPC_BLOCKS=1000), the ClickHouse sink beside clickhouse-client (BENCH_CH_ROWS=200000) and head-to-queryable latency
+bench: ## Throughput of gas_fees against a plain loop (BENCH_BLOCKS=100000 by default), the RPC source against anvil (BENCH_RPC_BLOCKS=1000), the ClickHouse sink beside clickhouse-client (BENCH_CH_ROWS=200000) and head-to-queryable latency, the PostgreSQL sink beside psql \copy and a depth-64 reorg (BENCH_PG_ROWS=200000)
 	$(CARGO) bench --bench gas_fees
 	$(CARGO) bench --bench rpc
 	$(CARGO) bench --bench clickhouse
+	$(CARGO) bench --bench postgres
 
 .PHONY: doc
 doc: ## Build the API docs

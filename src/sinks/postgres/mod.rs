@@ -35,7 +35,6 @@ use serde::{Deserialize, Serialize};
 
 use self::encode::{decode_row, encode_row, select_expr};
 use self::migrate::{Mode, TimescaleSetting, check_identifier, check_schema, enter_schema};
-use super::clickhouse::encode::rows_to_write;
 use super::reconcile::{Progress, StoredState};
 use super::{OutputBatch, Result, Sink, SinkError};
 use crate::engine::dataflow::{ColumnType, OutputSpec, RowValues, Value};
@@ -133,9 +132,20 @@ fn describe(e: &postgres::Error) -> String {
 /// delete.
 struct Pending {
     spec: OutputSpec,
-    rows: BTreeMap<Vec<Value>, (RowValues, Epoch, bool)>,
+    rows: BTreeMap<Vec<Value>, Entry>,
     upper: Option<Epoch>,
     finalized: BTreeMap<ChainId, u64>,
+}
+
+/// The latest state of one key in the buffer.
+struct Entry {
+    /// The COPY text line of the row (the old row for a delete), with its version.
+    line: String,
+    /// The key is deleted.
+    deleted: bool,
+    /// The key had no row before this buffer (its first update here was an insert): its row
+    /// can be COPied straight into the table, and a fresh key deleted again writes nothing.
+    fresh: bool,
 }
 
 /// Writes outputs to PostgreSQL tables made by `chainflow migrate`.
@@ -233,7 +243,10 @@ impl PostgresSink {
     }
 
     /// Applies everything buffered in one transaction (data of every output, then progress).
-    fn apply(&mut self) -> std::result::Result<u64, Failure> {
+    /// Rows of keys new to the table are COPied straight into it; changes and deletes go
+    /// through the staging table. With `stage_all` every row is staged (the fallback when a
+    /// key assumed new is already there).
+    fn apply(&mut self, stage_all: bool) -> std::result::Result<u64, Failure> {
         let mut tx = self
             .client
             .transaction()
@@ -244,39 +257,48 @@ impl PostgresSink {
                 continue;
             }
             let spec = p.spec;
-            let mut text = String::with_capacity(p.rows.len() * 160);
-            for (row, version, deleted) in p.rows.values() {
-                // Encoding errors were caught when the batch was taken.
-                let _ = encode_row(&spec, row, *version, &mut text);
-                text.pop();
-                text.push_str(if *deleted { "\tt\n" } else { "\tf\n" });
+            let list = spec
+                .columns
+                .iter()
+                .map(|c| c.name)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut direct = String::new();
+            let mut staged = String::new();
+            for e in p.rows.values() {
+                if e.fresh && !stage_all {
+                    if !e.deleted {
+                        direct.push_str(&e.line);
+                        rows += 1;
+                    }
+                    continue;
+                }
+                staged.push_str(&e.line[..e.line.len() - 1]);
+                staged.push_str(if e.deleted { "\tt\n" } else { "\tf\n" });
+                rows += 1;
             }
-            let cols: Vec<&str> = spec.columns.iter().map(|c| c.name).collect();
-            let list = cols.join(", ");
-            let copy = format!(
-                "COPY cf_stage_{name} ({list}, version, cf_deleted) FROM STDIN WITH (FORMAT text)"
-            );
-            let mut writer = tx.copy_in(&copy).map_err(|e| Failure::db(&copy, &e))?;
-            writer.write_all(text.as_bytes()).map_err(|io| Failure {
-                statement: copy.clone(),
-                reason: io.to_string(),
-                retryable: true,
-            })?;
-            writer.finish().map_err(|e| Failure::db(&copy, &e))?;
-            let keys = spec.key;
-            let on: Vec<String> = keys.iter().map(|k| format!("t.{k} = s.{k}")).collect();
-            let delete = format!(
-                "DELETE FROM {name} t USING cf_stage_{name} s WHERE {}",
-                on.join(" AND ")
-            );
-            tx.batch_execute(&delete)
-                .map_err(|e| Failure::db(&delete, &e))?;
-            let insert = format!(
-                "INSERT INTO {name} ({list}, version) SELECT {list}, version FROM cf_stage_{name} WHERE NOT cf_deleted"
-            );
-            tx.batch_execute(&insert)
-                .map_err(|e| Failure::db(&insert, &e))?;
-            rows += p.rows.len() as u64;
+            if !staged.is_empty() {
+                let copy = format!(
+                    "COPY cf_stage_{name} ({list}, version, cf_deleted) FROM STDIN WITH (FORMAT text)"
+                );
+                copy_in(&mut tx, &copy, &staged)?;
+                let on: Vec<String> = spec.key.iter().map(|k| format!("t.{k} = s.{k}")).collect();
+                let delete = format!(
+                    "DELETE FROM {name} t USING cf_stage_{name} s WHERE {}",
+                    on.join(" AND ")
+                );
+                tx.batch_execute(&delete)
+                    .map_err(|e| Failure::db(&delete, &e))?;
+                let insert = format!(
+                    "INSERT INTO {name} ({list}, version) SELECT {list}, version FROM cf_stage_{name} WHERE NOT cf_deleted"
+                );
+                tx.batch_execute(&insert)
+                    .map_err(|e| Failure::db(&insert, &e))?;
+            }
+            if !direct.is_empty() {
+                let copy = format!("COPY {name} ({list}, version) FROM STDIN WITH (FORMAT text)");
+                copy_in(&mut tx, &copy, &direct)?;
+            }
         }
         for (name, p) in &self.pending {
             let Some(upper) = p.upper else { continue };
@@ -300,6 +322,8 @@ struct Failure {
     statement: String,
     reason: String,
     retryable: bool,
+    /// A row of a key assumed new was already in the table (SQLSTATE 23505).
+    duplicate: bool,
 }
 
 impl Failure {
@@ -308,8 +332,26 @@ impl Failure {
             statement: statement.to_string(),
             reason: describe(e),
             retryable: is_retryable(e),
+            duplicate: e.code().is_some_and(|c| c.code() == "23505"),
         }
     }
+}
+
+/// `COPY ... FROM STDIN` of `text` inside `tx`.
+fn copy_in(
+    tx: &mut postgres::Transaction<'_>,
+    copy: &str,
+    text: &str,
+) -> std::result::Result<(), Failure> {
+    let mut writer = tx.copy_in(copy).map_err(|e| Failure::db(copy, &e))?;
+    writer.write_all(text.as_bytes()).map_err(|io| Failure {
+        statement: copy.to_string(),
+        reason: io.to_string(),
+        retryable: true,
+        duplicate: false,
+    })?;
+    writer.finish().map_err(|e| Failure::db(copy, &e))?;
+    Ok(())
 }
 
 fn connect_with_retries(config: &PostgresConfig) -> Result<Client> {
@@ -506,21 +548,45 @@ impl Sink for PostgresSink {
             upper: None,
             finalized: BTreeMap::new(),
         });
-        let mut check = String::new();
-        for (row, version, deleted) in rows_to_write(&spec, &batch.updates) {
-            if version < done {
+        // Per epoch and key: the old and the new row (an insert, a delete or a change).
+        type Slot<'a> = (Option<&'a RowValues>, Option<&'a RowValues>);
+        let mut slots: BTreeMap<(Epoch, Vec<&Value>), Slot<'_>> = BTreeMap::new();
+        for (row, epoch, diff) in &batch.updates {
+            if *epoch < done {
                 continue;
             }
-            check.clear();
-            encode_row(&spec, row, version, &mut check)
+            let key = keys.iter().filter_map(|&i| row.get(i)).collect();
+            let slot = slots.entry((*epoch, key)).or_default();
+            if *diff > 0 {
+                slot.1 = Some(row);
+            } else {
+                slot.0 = Some(row);
+            }
+        }
+        for ((epoch, key), (old, new)) in slots {
+            let (row, deleted) = match (old, new) {
+                (_, Some(new)) => (new, false),
+                (Some(old), None) => (old, true),
+                (None, None) => continue,
+            };
+            let mut line = String::with_capacity(200);
+            encode_row(&spec, row, epoch, &mut line)
                 .map_err(|e| fatal(spec.name, e.to_string()))?;
-            let key: Vec<Value> = keys.iter().map(|&i| row[i].clone()).collect();
-            if pending
-                .rows
-                .insert(key, (row.clone(), version, deleted))
-                .is_none()
-            {
-                self.rows_buffered += 1;
+            let key: Vec<Value> = key.into_iter().cloned().collect();
+            match pending.rows.entry(key) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(Entry {
+                        line,
+                        deleted,
+                        fresh: old.is_none(),
+                    });
+                    self.rows_buffered += 1;
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => {
+                    let e = o.get_mut();
+                    e.line = line;
+                    e.deleted = deleted;
+                }
             }
         }
         pending.upper = Some(batch.upper);
@@ -539,9 +605,15 @@ impl Sink for PostgresSink {
         let attempts = self.config.attempts.max(1);
         let mut delay = Duration::from_millis(100);
         let mut attempt = 1;
+        let mut stage_all = false;
         let rows = loop {
-            match self.apply() {
+            match self.apply(stage_all) {
                 Ok(rows) => break rows,
+                Err(f) if f.duplicate && !stage_all => {
+                    // A key taken for new is in the table (rows of an earlier run): stage all.
+                    tracing::debug!(statement = %f.statement, "key already present; staging every row");
+                    stage_all = true;
+                }
                 Err(f) if f.retryable && attempt < attempts => {
                     tracing::warn!(attempt, statement = %f.statement, error = %f.reason, ?delay, "postgres transaction failed, retrying");
                     std::thread::sleep(delay);
