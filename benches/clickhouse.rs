@@ -315,14 +315,24 @@ fn devnet_batches(spec: OutputSpec, n: usize) -> Vec<OutputBatch> {
         chunk.extend(event.unwrap().event.new_blocks().iter().cloned());
         if chunk.len() >= COMMIT_ROWS {
             // Block rows depend on their block only: recompute a chunk at a time.
-            rows.extend(gas_fees::recompute(&chunk).0.iter().map(|r| r.values()));
+            rows.extend(
+                gas_fees::recompute(&chunk)
+                    .blocks
+                    .iter()
+                    .map(|r| r.values()),
+            );
             chunk.clear();
         }
         if rows.len() >= n {
             break;
         }
     }
-    rows.extend(gas_fees::recompute(&chunk).0.iter().map(|r| r.values()));
+    rows.extend(
+        gas_fees::recompute(&chunk)
+            .blocks
+            .iter()
+            .map(|r| r.values()),
+    );
     rows.truncate(n);
     assert_eq!(rows.len(), n, "devnet rows");
     let finalized = Arc::new(BTreeMap::from([(chain_id, 0u64)]));

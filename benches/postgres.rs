@@ -192,7 +192,7 @@ fn block_rows(blocks: u64) -> Vec<RowValues> {
         .unwrap()
         .flat_map(|e| e.unwrap().event.new_blocks().to_vec())
         .collect();
-    let (rows, _) = gas_fees::recompute(&chain);
+    let rows = gas_fees::recompute(&chain).blocks;
     rows.iter().map(Row::values).collect()
 }
 

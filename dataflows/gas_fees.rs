@@ -1,4 +1,4 @@
-//! `gas_fees`: gas and fee metrics per block and per UTC minute.
+//! `gas_fees`: gas and fee metrics per block and per UTC minute, hour and day.
 //!
 //! **Input**: canonical blocks with their transactions (receipt fields: gas used, effective
 //! gas price, blob count).
@@ -7,25 +7,51 @@
 //! - `gas_fees_blocks`, key `(chain_id, block_number)`: one row per canonical block.
 //! - `gas_fees_minutes`, key `(chain_id, minute)`: one row per chain and UTC minute with at
 //!   least one canonical block.
+//! - `gas_fees_hours` and `gas_fees_days`, key `(chain_id, bucket_start)`: one [`Rollup`] row
+//!   ([`HourRow`], [`DayRow`]) per chain and UTC hour (day) with at least one canonical block:
+//!   the sums, the base fee range and mean and the blob totals of the bucket's blocks.
 //!
 //! **Definitions**: the effective tip of a transaction is `effective_gas_price -
 //! base_fee_per_gas` (never negative); `priority_fee_sum` is the sum over transactions of
 //! effective tip times gas used, in wei; p50/p90 are nearest-rank percentiles of the
 //! effective tips of the block's (or minute's) transactions, unweighted, 0 when there are
-//! none; `base_fee_avg` is the floor of the mean over the minute's blocks. All wei amounts
-//! are exact `u128`.
+//! none; `base_fee_avg` is the floor of the mean over the minute's (hour's, day's) blocks,
+//! from the exact sum and count (never a mean of means). All wei amounts are exact `u128`.
+//!
+//! **No percentiles in the rollups**: percentiles do not merge (the median of a day is not a
+//! function of the medians of its hours), so an exact p50/p90 of a day would need every tip
+//! of the day in one reduce, re-read whenever one of its blocks changes: millions of values
+//! per key on mainnet. Sums, counts, minima and maxima do merge, so the rollups are exact.
 //!
 //! **Reorgs**: an orphaned block leaves with diff -1, so its `gas_fees_blocks` row is
-//! deleted (or changed, when the new branch has a block at the same height) and every minute
-//! it counted in is recomputed without it, at the same epoch as the new branch enters.
+//! deleted (or changed, when the new branch has a block at the same height) and every minute,
+//! hour and day it counted in is recomputed without it (and with the new branch's blocks), at
+//! the same epoch as the new branch enters: the row of such a bucket changes, or is deleted
+//! when none of its blocks is canonical any more. Each output always equals a from-scratch
+//! [`recompute`] over the canonical chain.
 //!
 //! **State**: each block is first reduced to a [`BlockSummary`] (tips as a run-length list);
-//! only the per-minute reduce keeps state, one summary per canonical block.
+//! the per-minute reduce keeps one summary per canonical block. The rollups are built
+//! hierarchically so every reduce stays small: the per-minute reduce also hands out the
+//! minute's [`Totals`] (counts, sums, min, max and the base-fee sum for the exact mean, from
+//! the same pass over its summaries), merged per hour (at most 60 minute totals per key) and
+//! the hour totals per day (at most 24 per key). A separate per-minute reduce for the totals
+//! was measured: it costs more at every epoch than the few additions in the existing one.
 //!
 //! ```text
 //! blocks ─map(summarize)─► summaries ─┬─map──────────────────────────────► gas_fees_blocks
-//!                                     └─key by (chain, minute)─reduce────► gas_fees_minutes
+//!                                     └─key by (chain, minute)─reduce
 //!                                        "gas_fees::PerMinute"
+//!                                           │ (minute row, minute totals)
+//!                                           ├─map────────────────────────► gas_fees_minutes
+//!                                           └─key by (chain, hour)─reduce
+//!                                              "gas_fees::PerHour"
+//!                                                 │ hour totals
+//!                                                 ├─map──────────────────► gas_fees_hours
+//!                                                 └─key by (chain, day)─reduce
+//!                                                    "gas_fees::PerDay"
+//!                                                       │ day totals
+//!                                                       └─map────────────► gas_fees_days
 //! ```
 
 use std::collections::BTreeMap;
@@ -46,6 +72,10 @@ pub struct GasFees;
 pub const BLOCKS: &str = "gas_fees_blocks";
 /// Name of the per-minute output.
 pub const MINUTES: &str = "gas_fees_minutes";
+/// Name of the per-hour rollup output ([`HourRow`]).
+pub const HOURS: &str = "gas_fees_hours";
+/// Name of the per-day rollup output ([`DayRow`]).
+pub const DAYS: &str = "gas_fees_days";
 
 impl Dataflow for GasFees {
     fn name(&self) -> &'static str {
@@ -53,33 +83,53 @@ impl Dataflow for GasFees {
     }
 
     fn doc(&self) -> &'static str {
-        "gas, base fee, priority fee and blob metrics per block and per UTC minute"
+        "gas, base fee, priority fee and blob metrics per block and per UTC minute, hour and day"
     }
 
     fn outputs(&self) -> Vec<OutputSpec> {
         vec![
             OutputSpec::of::<BlockRow>(BLOCKS, "one row per canonical block"),
             OutputSpec::of::<MinuteRow>(MINUTES, "one row per chain and UTC minute"),
+            OutputSpec::of::<HourRow>(HOURS, "one row per chain and UTC hour"),
+            OutputSpec::of::<DayRow>(DAYS, "one row per chain and UTC day"),
         ]
     }
 
     fn build<'s>(&self, inputs: &Inputs<'s>) -> Vec<Output<'s>> {
         let specs = self.outputs();
         let summaries = inputs.blocks().map(|b| BlockSummary::of(&b));
-        let blocks = summaries.clone().map(|s| s.row());
-        let minutes = summaries
+        let blocks = Output::mapped(specs[0], summaries.clone(), |s| s.row());
+        // The minute reduce also hands out the minute's totals, from the same pass: a reduce
+        // of its own for them would cost more at every epoch than the few additions here.
+        let per_minute = summaries
             .map(|s| ((s.chain_id, minute_of(s.timestamp)), s))
             .reduce_named(
                 "gas_fees::PerMinute",
                 |&(chain_id, minute), input, output| {
-                    output.push((MinuteRow::aggregate(chain_id, minute, input), 1));
+                    output.push((MinuteRow::aggregate_with_totals(chain_id, minute, input), 1));
                 },
-            )
-            .map(|(_key, row)| row);
-        vec![
-            Output::new(specs[0], blocks),
-            Output::new(specs[1], minutes),
-        ]
+            );
+        let minutes = Output::mapped(specs[1], per_minute.clone(), |(_key, (row, _))| row);
+        let hour_totals = per_minute
+            .map(|((chain_id, minute), (_row, t))| ((chain_id, HourRow::bucket_of(minute)), t))
+            .reduce_named("gas_fees::PerHour", merge_totals);
+        let hours = Output::mapped(specs[2], hour_totals.clone(), |((chain_id, hour), t)| {
+            HourRow::of(chain_id, hour, &t)
+        });
+        let day_totals = hour_totals
+            .map(|((chain_id, hour), t)| ((chain_id, DayRow::bucket_of(hour)), t))
+            .reduce_named("gas_fees::PerDay", merge_totals);
+        let days = Output::mapped(specs[3], day_totals, |((chain_id, day), t)| {
+            DayRow::of(chain_id, day, &t)
+        });
+        vec![blocks, minutes, hours, days]
+    }
+}
+
+/// The reduce logic of the totals: merges the totals of one key (a bucket of one chain).
+fn merge_totals<K>(_key: &K, input: &[(&Totals, isize)], output: &mut Vec<(Totals, isize)>) {
+    if let Some(t) = Totals::merge(input.iter().map(|&(t, n)| (t, n))) {
+        output.push((t, 1));
     }
 }
 
@@ -313,6 +363,16 @@ pub struct MinuteRow {
 impl MinuteRow {
     /// Aggregates the summaries of one minute (each with its multiplicity, normally 1).
     pub fn aggregate(chain_id: u64, minute: u64, input: &[(&BlockSummary, isize)]) -> Self {
+        Self::aggregate_with_totals(chain_id, minute, input).0
+    }
+
+    /// As [`MinuteRow::aggregate`], with the minute's [`Totals`] (which the hour and day
+    /// rollups merge), taken from the same pass over the summaries.
+    pub fn aggregate_with_totals(
+        chain_id: u64,
+        minute: u64,
+        input: &[(&BlockSummary, isize)],
+    ) -> (Self, Totals) {
         let mut row = MinuteRow {
             chain_id,
             minute,
@@ -355,7 +415,19 @@ impl MinuteRow {
         let runs: Vec<(Wei, u64)> = tips.into_iter().collect();
         row.priority_fee_p50 = percentile_runs(&runs, 50);
         row.priority_fee_p90 = percentile_runs(&runs, 90);
-        row
+        let totals = Totals {
+            blocks: row.blocks,
+            tx_count: row.tx_count,
+            gas_used: row.gas_used,
+            gas_limit: row.gas_limit,
+            priority_fee_sum: row.priority_fee_sum,
+            base_fee_min: row.base_fee_min,
+            base_fee_max: row.base_fee_max,
+            base_fee_sum,
+            blob_count: row.blob_count,
+            blob_gas_used: row.blob_gas_used,
+        };
+        (row, totals)
     }
 }
 
@@ -407,11 +479,249 @@ impl Row for MinuteRow {
     }
 }
 
-/// Computes both outputs from scratch over a canonical chain with a plain loop: the oracle
+/// Additive totals of a set of canonical blocks of one chain: what the hour and day rollups
+/// are merged from. Every field is a count, a sum, a minimum or a maximum, so the totals of
+/// disjoint sets of blocks merge exactly ([`Totals::merge`]), in any grouping.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Totals {
+    /// Blocks.
+    pub blocks: u64,
+    /// Transactions.
+    pub tx_count: u64,
+    /// Gas used.
+    pub gas_used: u64,
+    /// Sum of gas limits.
+    pub gas_limit: u64,
+    /// Sum of effective tip times gas used, in wei.
+    pub priority_fee_sum: Wei,
+    /// Lowest base fee.
+    pub base_fee_min: Wei,
+    /// Highest base fee.
+    pub base_fee_max: Wei,
+    /// Sum of the base fees of the blocks (for the exact mean).
+    pub base_fee_sum: Wei,
+    /// Blobs carried.
+    pub blob_count: u64,
+    /// Blob gas used.
+    pub blob_gas_used: u64,
+}
+
+impl Totals {
+    /// The totals of the one block `s` summarizes.
+    pub fn of(s: &BlockSummary) -> Self {
+        Totals {
+            blocks: 1,
+            tx_count: s.tx_count,
+            gas_used: s.gas_used,
+            gas_limit: s.gas_limit,
+            priority_fee_sum: s.priority_fee_sum,
+            base_fee_min: s.base_fee_per_gas,
+            base_fee_max: s.base_fee_per_gas,
+            base_fee_sum: s.base_fee_per_gas,
+            blob_count: s.blob_count,
+            blob_gas_used: s.blob_gas_used,
+        }
+    }
+
+    /// Merges the totals of disjoint sets of blocks, each with its multiplicity (a reduce's
+    /// input: two minutes may have equal totals, so a multiplicity above 1 is normal and
+    /// counts that many times; non-positive ones are skipped). `None` when no block is left.
+    pub fn merge<'a>(parts: impl IntoIterator<Item = (&'a Totals, isize)>) -> Option<Totals> {
+        let mut acc: Option<Totals> = None;
+        for (t, count) in parts {
+            let n = u64::try_from(count).unwrap_or(0);
+            if n == 0 || t.blocks == 0 {
+                continue;
+            }
+            let w = Wei::from(n);
+            match &mut acc {
+                None => {
+                    acc = Some(Totals {
+                        blocks: t.blocks * n,
+                        tx_count: t.tx_count * n,
+                        gas_used: t.gas_used * n,
+                        gas_limit: t.gas_limit * n,
+                        priority_fee_sum: t.priority_fee_sum * w,
+                        base_fee_min: t.base_fee_min,
+                        base_fee_max: t.base_fee_max,
+                        base_fee_sum: t.base_fee_sum * w,
+                        blob_count: t.blob_count * n,
+                        blob_gas_used: t.blob_gas_used * n,
+                    })
+                }
+                Some(a) => {
+                    a.blocks += t.blocks * n;
+                    a.tx_count += t.tx_count * n;
+                    a.gas_used += t.gas_used * n;
+                    a.gas_limit += t.gas_limit * n;
+                    a.priority_fee_sum += t.priority_fee_sum * w;
+                    a.base_fee_min = a.base_fee_min.min(t.base_fee_min);
+                    a.base_fee_max = a.base_fee_max.max(t.base_fee_max);
+                    a.base_fee_sum += t.base_fee_sum * w;
+                    a.blob_count += t.blob_count * n;
+                    a.blob_gas_used += t.blob_gas_used * n;
+                }
+            }
+        }
+        acc
+    }
+}
+
+/// A row of a time-bucket rollup of `gas_fees`: the totals of one chain's canonical blocks
+/// whose timestamp falls in the UTC bucket of `SECS` seconds starting at `bucket_start`.
+///
+/// The same columns as [`MinuteRow`] without the percentiles (see the module doc: exact
+/// percentiles would need every tip of the bucket in one reduce), keyed by
+/// `(chain_id, bucket_start)`. Used as [`HourRow`] (`gas_fees_hours`) and [`DayRow`]
+/// (`gas_fees_days`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Rollup<const SECS: u64> {
+    /// Chain id.
+    pub chain_id: u64,
+    /// Start of the UTC bucket (unix seconds, a multiple of `SECS`).
+    pub bucket_start: u64,
+    /// Canonical blocks in the bucket.
+    pub blocks: u64,
+    /// Transactions.
+    pub tx_count: u64,
+    /// Gas used.
+    pub gas_used: u64,
+    /// Sum of gas limits.
+    pub gas_limit: u64,
+    /// Sum of effective tip times gas used, in wei.
+    pub priority_fee_sum: Wei,
+    /// Lowest base fee.
+    pub base_fee_min: Wei,
+    /// Highest base fee.
+    pub base_fee_max: Wei,
+    /// Mean base fee over the bucket's blocks (floor).
+    pub base_fee_avg: Wei,
+    /// Blobs carried.
+    pub blob_count: u64,
+    /// Blob gas used.
+    pub blob_gas_used: u64,
+}
+
+/// A row of `gas_fees_hours`: a [`Rollup`] over a UTC hour.
+pub type HourRow = Rollup<3600>;
+/// A row of `gas_fees_days`: a [`Rollup`] over a UTC day.
+pub type DayRow = Rollup<86400>;
+
+impl<const SECS: u64> Rollup<SECS> {
+    /// The length of the bucket in seconds.
+    pub const BUCKET_SECS: u64 = SECS;
+
+    /// Start of the bucket containing `timestamp` (unix seconds).
+    pub fn bucket_of(timestamp: u64) -> u64 {
+        const { assert!(SECS > 0, "a rollup bucket is at least one second long") };
+        timestamp - timestamp % SECS
+    }
+
+    /// The row of the bucket starting at `bucket_start` of chain `chain_id` whose blocks have
+    /// the totals `t`.
+    pub fn of(chain_id: u64, bucket_start: u64, t: &Totals) -> Self {
+        Rollup {
+            chain_id,
+            bucket_start,
+            blocks: t.blocks,
+            tx_count: t.tx_count,
+            gas_used: t.gas_used,
+            gas_limit: t.gas_limit,
+            priority_fee_sum: t.priority_fee_sum,
+            base_fee_min: t.base_fee_min,
+            base_fee_max: t.base_fee_max,
+            base_fee_avg: t.base_fee_sum.checked_div(Wei::from(t.blocks)).unwrap_or(0),
+            blob_count: t.blob_count,
+            blob_gas_used: t.blob_gas_used,
+        }
+    }
+}
+
+impl<const SECS: u64> Row for Rollup<SECS> {
+    const COLUMNS: &'static [Column] = &[
+        Column::new("chain_id", T::U64, "chain id"),
+        Column::new(
+            "bucket_start",
+            T::Timestamp,
+            "start of the UTC hour (gas_fees_hours) or day (gas_fees_days)",
+        ),
+        Column::new("blocks", T::U64, "canonical blocks in the bucket"),
+        Column::new("tx_count", T::U64, "transactions"),
+        Column::new("gas_used", T::U64, "gas used"),
+        Column::new("gas_limit", T::U64, "sum of gas limits"),
+        Column::new(
+            "priority_fee_sum",
+            T::Wei,
+            "sum of effective tip x gas used",
+        ),
+        Column::new("base_fee_min", T::Wei, "lowest base fee"),
+        Column::new("base_fee_max", T::Wei, "highest base fee"),
+        Column::new(
+            "base_fee_avg",
+            T::Wei,
+            "mean base fee over the bucket's blocks (floor)",
+        ),
+        Column::new("blob_count", T::U64, "blobs carried"),
+        Column::new("blob_gas_used", T::U64, "blob gas used"),
+    ];
+    const KEY: &'static [&'static str] = &["chain_id", "bucket_start"];
+    const POSITION: Position = Position::TimeBucket("bucket_start", SECS);
+
+    fn values(&self) -> Vec<Value> {
+        vec![
+            Value::U64(self.chain_id),
+            Value::U64(self.bucket_start),
+            Value::U64(self.blocks),
+            Value::U64(self.tx_count),
+            Value::U64(self.gas_used),
+            Value::U64(self.gas_limit),
+            Value::Wei(self.priority_fee_sum),
+            Value::Wei(self.base_fee_min),
+            Value::Wei(self.base_fee_max),
+            Value::Wei(self.base_fee_avg),
+            Value::U64(self.blob_count),
+            Value::U64(self.blob_gas_used),
+        ]
+    }
+}
+
+/// Every output of `gas_fees`, as [`recompute`] computes it from scratch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recomputed {
+    /// `gas_fees_blocks`, in the order of the chain given.
+    pub blocks: Vec<BlockRow>,
+    /// `gas_fees_minutes`, in `(chain_id, minute)` order.
+    pub minutes: Vec<MinuteRow>,
+    /// `gas_fees_hours`, in `(chain_id, bucket_start)` order.
+    pub hours: Vec<HourRow>,
+    /// `gas_fees_days`, in `(chain_id, bucket_start)` order.
+    pub days: Vec<DayRow>,
+}
+
+impl Recomputed {
+    /// The rows of every output as values, by output name: one entry per output of
+    /// [`GasFees`], so an oracle comparing them all compares every output.
+    pub fn values(&self) -> BTreeMap<&'static str, Vec<Vec<Value>>> {
+        fn of<R: Row>(rows: &[R]) -> Vec<Vec<Value>> {
+            rows.iter().map(Row::values).collect()
+        }
+        BTreeMap::from([
+            (BLOCKS, of(&self.blocks)),
+            (MINUTES, of(&self.minutes)),
+            (HOURS, of(&self.hours)),
+            (DAYS, of(&self.days)),
+        ])
+    }
+}
+
+/// Computes every output from scratch over a canonical chain with a plain loop: the oracle
 /// of the tests and the anchor of the benchmark. It shares no code with the dataflow but the
-/// nearest-rank [`percentile`].
-pub fn recompute(canonical: &[Block]) -> (Vec<BlockRow>, Vec<MinuteRow>) {
+/// nearest-rank [`percentile`]: the hours and days are summed from the blocks directly, not
+/// from minutes.
+pub fn recompute(canonical: &[Block]) -> Recomputed {
     let mut blocks = Vec::with_capacity(canonical.len());
+    let mut hours: BTreeMap<(u64, u64), (HourRow, Wei)> = BTreeMap::new();
+    let mut days: BTreeMap<(u64, u64), (DayRow, Wei)> = BTreeMap::new();
     struct Acc {
         row: MinuteRow,
         base_fee_sum: Wei,
@@ -464,6 +774,9 @@ pub fn recompute(canonical: &[Block]) -> (Vec<BlockRow>, Vec<MinuteRow>) {
         r.blob_gas_used += b.blob_gas_used;
         acc.base_fee_sum += base;
         acc.tips.extend_from_slice(&tips);
+        let tx_count = b.transactions.len() as u64;
+        add_to_rollup(&mut hours, b, tx_count, priority_fee_sum, blob_count);
+        add_to_rollup(&mut days, b, tx_count, priority_fee_sum, blob_count);
         tips.sort_unstable();
         blocks.push(BlockRow {
             chain_id: b.chain_id,
@@ -494,7 +807,66 @@ pub fn recompute(canonical: &[Block]) -> (Vec<BlockRow>, Vec<MinuteRow>) {
             acc.row
         })
         .collect();
-    (blocks, minutes)
+    Recomputed {
+        blocks,
+        minutes,
+        hours: finish_rollups(hours),
+        days: finish_rollups(days),
+    }
+}
+
+/// [`recompute`]'s accumulation of block `b` into the rollup row of its bucket, with the
+/// bucket's base-fee sum beside it.
+fn add_to_rollup<const SECS: u64>(
+    acc: &mut BTreeMap<(u64, u64), (Rollup<SECS>, Wei)>,
+    b: &Block,
+    tx_count: u64,
+    priority_fee_sum: Wei,
+    blob_count: u64,
+) {
+    let start = b.timestamp / SECS * SECS;
+    let base = b.base_fee_per_gas;
+    let (r, base_fee_sum) = acc.entry((b.chain_id, start)).or_insert_with(|| {
+        (
+            Rollup {
+                chain_id: b.chain_id,
+                bucket_start: start,
+                blocks: 0,
+                tx_count: 0,
+                gas_used: 0,
+                gas_limit: 0,
+                priority_fee_sum: 0,
+                base_fee_min: base,
+                base_fee_max: base,
+                base_fee_avg: 0,
+                blob_count: 0,
+                blob_gas_used: 0,
+            },
+            0,
+        )
+    });
+    r.blocks += 1;
+    r.tx_count += tx_count;
+    r.gas_used += b.gas_used;
+    r.gas_limit += b.gas_limit;
+    r.priority_fee_sum += priority_fee_sum;
+    r.base_fee_min = r.base_fee_min.min(base);
+    r.base_fee_max = r.base_fee_max.max(base);
+    r.blob_count += blob_count;
+    r.blob_gas_used += b.blob_gas_used;
+    *base_fee_sum += base;
+}
+
+/// The rollup rows of [`recompute`] with their means, in key order.
+fn finish_rollups<const SECS: u64>(
+    acc: BTreeMap<(u64, u64), (Rollup<SECS>, Wei)>,
+) -> Vec<Rollup<SECS>> {
+    acc.into_values()
+        .map(|(mut r, base_fee_sum)| {
+            r.base_fee_avg = base_fee_sum / Wei::from(r.blocks);
+            r
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -554,7 +926,7 @@ mod tests {
             ],
         );
         let row = BlockSummary::of(&b).row();
-        let (rows, _) = recompute(std::slice::from_ref(&b));
+        let rows = recompute(std::slice::from_ref(&b)).blocks;
         assert_eq!(row, rows[0]);
         // tips: 50, 0 (price below base), 300, 50 -> sorted 0, 50, 50, 300
         assert_eq!(row.priority_fee_sum, 50 * 21_000 + 300 * 30_000 + 50);
@@ -570,11 +942,168 @@ mod tests {
         let c = block(3, 181, 7, vec![]);
         let (sa, sb) = (BlockSummary::of(&a), BlockSummary::of(&b));
         let row = MinuteRow::aggregate(1, 120, &[(&sa, 1), (&sb, 1)]);
-        let (_, minutes) = recompute(&[a, b, c]);
+        let minutes = recompute(&[a, b, c]).minutes;
         assert_eq!(minutes.len(), 2);
         assert_eq!(row, minutes[0]);
         assert_eq!(row.base_fee_avg, 200);
         assert_eq!(minutes[1].priority_fee_p50, 0);
         assert_eq!(minute_of(181), 180);
+    }
+
+    /// The minute, hour and day totals of `chain` merged hierarchically, as the dataflow does.
+    fn rollups(chain: &[Block]) -> (Vec<HourRow>, Vec<DayRow>) {
+        let mut minutes: BTreeMap<(u64, u64), Vec<BlockSummary>> = BTreeMap::new();
+        for b in chain {
+            let s = BlockSummary::of(b);
+            minutes
+                .entry((s.chain_id, minute_of(s.timestamp)))
+                .or_default()
+                .push(s);
+        }
+        let merge = |parts: &[Totals]| Totals::merge(parts.iter().map(|t| (t, 1))).unwrap();
+        let mut hours: BTreeMap<(u64, u64), Vec<Totals>> = BTreeMap::new();
+        for ((chain_id, minute), summaries) in minutes {
+            let input: Vec<(&BlockSummary, isize)> = summaries.iter().map(|s| (s, 1)).collect();
+            let (row, totals) = MinuteRow::aggregate_with_totals(chain_id, minute, &input);
+            assert_eq!(row, MinuteRow::aggregate(chain_id, minute, &input));
+            let per_block: Vec<Totals> = summaries.iter().map(Totals::of).collect();
+            assert_eq!(
+                totals,
+                merge(&per_block),
+                "the minute's totals are its blocks'"
+            );
+            hours
+                .entry((chain_id, HourRow::bucket_of(minute)))
+                .or_default()
+                .push(totals);
+        }
+        let mut days: BTreeMap<(u64, u64), Vec<Totals>> = BTreeMap::new();
+        let mut hour_rows = Vec::new();
+        for ((chain_id, hour), parts) in hours {
+            let t = merge(&parts);
+            hour_rows.push(HourRow::of(chain_id, hour, &t));
+            days.entry((chain_id, DayRow::bucket_of(hour)))
+                .or_default()
+                .push(t);
+        }
+        let day_rows = days
+            .into_iter()
+            .map(|((chain_id, day), parts)| DayRow::of(chain_id, day, &merge(&parts)))
+            .collect();
+        (hour_rows, day_rows)
+    }
+
+    #[test]
+    fn hierarchical_rollups_match_recompute_across_hour_and_day_edges() {
+        let day = 1_767_225_600; // 2026-01-01 00:00 UTC
+        let chain = vec![
+            block(1, day - 3_601, 10, vec![tx(0, 15, 21_000, 0)]),
+            block(2, day - 3_600, 20, vec![tx(0, 50, 10, 1), tx(1, 5, 7, 0)]),
+            block(3, day - 61, 35, vec![]),
+            block(4, day - 1, 7, vec![tx(0, 9, 100, 3)]),
+            block(5, day, 1_000, vec![tx(0, 1_100, 3, 0)]),
+            block(6, day + 59, 3, vec![]),
+            block(7, day + 3_599, 4, vec![tx(0, 4, 1, 0)]),
+            block(8, day + 3_600, 11, vec![]),
+        ];
+        let want = recompute(&chain);
+        let (hours, days) = rollups(&chain);
+        assert_eq!(hours, want.hours);
+        assert_eq!(days, want.days);
+        let starts: Vec<u64> = hours.iter().map(|h| h.bucket_start).collect();
+        assert_eq!(starts, vec![day - 7_200, day - 3_600, day, day + 3_600]);
+        assert_eq!(days.len(), 2);
+        assert_eq!((days[0].blocks, days[1].blocks), (4, 4));
+        // floor((10 + 20 + 35 + 7) / 4) and floor((1000 + 3 + 4 + 11) / 4)
+        assert_eq!((days[0].base_fee_avg, days[1].base_fee_avg), (18, 254));
+        assert_eq!((days[1].base_fee_min, days[1].base_fee_max), (3, 1_000));
+        assert_eq!(days[0].priority_fee_sum, 5 * 21_000 + 30 * 10 + 2 * 100);
+        assert_eq!(days[0].blob_count, 4);
+        assert_eq!(days[0].tx_count + days[1].tx_count, 6);
+    }
+
+    #[test]
+    fn totals_count_multiplicities_and_skip_retractions() {
+        let b = block(1, 60, 8, vec![tx(0, 10, 5, 1)]);
+        let t = Totals::of(&BlockSummary::of(&b));
+        let u = Totals {
+            base_fee_min: 2,
+            base_fee_max: 30,
+            ..t.clone()
+        };
+        // Two minutes with equal totals arrive as one input with multiplicity 2.
+        let m = Totals::merge([(&t, 2), (&u, 1), (&t, 0), (&u, -1)]).unwrap();
+        assert_eq!(m.blocks, 3);
+        assert_eq!(m.tx_count, 3);
+        assert_eq!(m.priority_fee_sum, 3 * 2 * 5);
+        assert_eq!(m.base_fee_sum, 3 * 8);
+        assert_eq!((m.base_fee_min, m.base_fee_max), (2, 30));
+        assert_eq!(m.blob_count, 3);
+        assert_eq!(Totals::merge([(&t, 0), (&t, -1)]), None);
+        assert_eq!(HourRow::of(1, 0, &m).base_fee_avg, 8);
+    }
+
+    #[test]
+    fn rollup_rows_have_the_published_layout() {
+        let names: Vec<&str> = HourRow::COLUMNS.iter().map(|c| c.name).collect();
+        assert_eq!(
+            names,
+            [
+                "chain_id",
+                "bucket_start",
+                "blocks",
+                "tx_count",
+                "gas_used",
+                "gas_limit",
+                "priority_fee_sum",
+                "base_fee_min",
+                "base_fee_max",
+                "base_fee_avg",
+                "blob_count",
+                "blob_gas_used",
+            ]
+        );
+        let types: Vec<T> = DayRow::COLUMNS.iter().map(|c| c.ty).collect();
+        assert_eq!(
+            types,
+            [
+                T::U64,
+                T::Timestamp,
+                T::U64,
+                T::U64,
+                T::U64,
+                T::U64,
+                T::Wei,
+                T::Wei,
+                T::Wei,
+                T::Wei,
+                T::U64,
+                T::U64,
+            ]
+        );
+        assert_eq!(HourRow::KEY, ["chain_id", "bucket_start"]);
+        assert_eq!(
+            HourRow::POSITION,
+            Position::TimeBucket("bucket_start", 3_600)
+        );
+        assert_eq!(
+            DayRow::POSITION,
+            Position::TimeBucket("bucket_start", 86_400)
+        );
+        assert_eq!((HourRow::BUCKET_SECS, DayRow::BUCKET_SECS), (3_600, 86_400));
+        assert_eq!(HourRow::bucket_of(7_199), 3_600);
+        assert_eq!(DayRow::bucket_of(1_767_225_600 + 86_399), 1_767_225_600);
+        let row = DayRow::of(
+            1,
+            0,
+            &Totals::of(&BlockSummary::of(&block(1, 5, 9, vec![]))),
+        );
+        assert_eq!(row.values().len(), DayRow::COLUMNS.len());
+        let outputs: Vec<&str> = GasFees.outputs().iter().map(|o| o.name).collect();
+        assert_eq!(outputs, [BLOCKS, MINUTES, HOURS, DAYS]);
+        let mut sorted = outputs.clone();
+        sorted.sort_unstable();
+        let recomputed = recompute(&[block(1, 5, 9, vec![])]).values();
+        assert_eq!(recomputed.keys().copied().collect::<Vec<_>>(), sorted);
     }
 }

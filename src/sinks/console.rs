@@ -1,9 +1,9 @@
 //! The console sink: a live view of the outputs for a person at a terminal.
 //!
 //! Per committed batch it prints the block rows that entered (`+`) or left (`-`), the
-//! minutes that changed (`~`), and a line per reorg with its depth and the running count.
-//! Other outputs print generically. Lines per batch are capped so a fast replay stays
-//! readable.
+//! minutes, hours and days that changed (`~`, their new state only), and a line per reorg
+//! with its depth and the running count. Other outputs print generically. Lines per batch
+//! are capped so a fast replay stays readable.
 
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -97,6 +97,23 @@ pub fn render(spec: &OutputSpec, row: &[Value], diff: isize) -> String {
             gwei(num(spec, row, "priority_fee_p90")),
             num(spec, row, "blob_count"),
         ),
+        "gas_fees_hours" | "gas_fees_days" => format!(
+            "{} {} {}  blocks {:>5}  txs {:>7}  gas {:>8.1}M  base {}..{} avg {} gwei  blobs {}",
+            if diff > 0 { "~" } else { " " },
+            if spec.name == "gas_fees_hours" {
+                "hour"
+            } else {
+                "day "
+            },
+            utc_minute(num(spec, row, "bucket_start") as u64),
+            num(spec, row, "blocks"),
+            num(spec, row, "tx_count"),
+            num(spec, row, "gas_used") as f64 / 1e6,
+            gwei(num(spec, row, "base_fee_min")),
+            gwei(num(spec, row, "base_fee_max")),
+            gwei(num(spec, row, "base_fee_avg")),
+            num(spec, row, "blob_count"),
+        ),
         _ => {
             let cols: Vec<String> = spec
                 .columns
@@ -155,11 +172,15 @@ impl Sink for ConsoleSink {
                 ));
             }
         }
-        // Minutes: show only the new state of each changed minute.
+        // Minutes, hours and days: show only the new state of each changed bucket.
+        let buckets = matches!(
+            batch.output.name,
+            "gas_fees_minutes" | "gas_fees_hours" | "gas_fees_days"
+        );
         let shown: Vec<_> = batch
             .updates
             .iter()
-            .filter(|u| batch.output.name != "gas_fees_minutes" || u.2 > 0)
+            .filter(|u| !buckets || u.2 > 0)
             .collect();
         for (row, _epoch, diff) in shown.iter().take(self.max_lines) {
             lines.push(render(&batch.output, row, *diff));
@@ -193,5 +214,34 @@ mod tests {
         assert_eq!(utc_minute(0), "1970-01-01 00:00");
         assert_eq!(utc_minute(1_767_225_600 + 61), "2026-01-01 00:01");
         assert_eq!(utc_minute(951_782_400), "2000-02-29 00:00");
+    }
+
+    #[test]
+    fn renders_hours_and_days() {
+        use crate::dataflows::gas_fees::{DayRow, GasFees, HourRow, Totals};
+        use crate::engine::dataflow::{Dataflow, Row};
+        let t = Totals {
+            blocks: 300,
+            tx_count: 45_000,
+            gas_used: 4_500_000_000,
+            gas_limit: 9_000_000_000,
+            priority_fee_sum: 1,
+            base_fee_min: 1_000_000_000,
+            base_fee_max: 3_250_000_000,
+            base_fee_sum: 300 * 2_000_000_000,
+            blob_count: 12,
+            blob_gas_used: 12 * 131_072,
+        };
+        let specs = GasFees.outputs();
+        let hour = HourRow::of(1, 1_767_225_600 + 3_600, &t);
+        assert_eq!(
+            render(&specs[2], &hour.values(), 1),
+            "~ hour 2026-01-01 01:00  blocks   300  txs   45000  gas   4500.0M  base 1.00..3.25 avg 2.00 gwei  blobs 12"
+        );
+        let day = DayRow::of(1, 1_767_225_600, &t);
+        assert!(
+            render(&specs[3], &day.values(), -1)
+                .starts_with("  day  2026-01-01 00:00  blocks   300")
+        );
     }
 }

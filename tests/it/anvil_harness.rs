@@ -10,7 +10,7 @@ use chainflow::sources::rpc::convert::block_from_rpc;
 use serde_json::{Value, json};
 
 use crate::support::anvil::{Anvil, AnvilOpts, LOG_CONTRACT, LOG_TOPIC, TxKind, hex, hex_u64};
-use crate::support::node_oracle::{gas_fees_from_node, node_blob_params};
+use crate::support::node_oracle::{gas_fees_all_from_node, gas_fees_from_node, node_blob_params};
 
 fn receipts(a: &Anvil, n: u64) -> Vec<Value> {
     a.rpc("eth_getBlockReceipts", json!([hex(n)]))
@@ -281,8 +281,13 @@ fn anvil_node_oracle_rows_match_node_and_recompute() {
     let (tail, _) = gas_fees_from_node(&a.http_url(), 5);
     assert_eq!(tail.as_slice(), &blocks[5..]);
 
-    // cross-check against chainflow's conversion and recompute
-    let (want_blocks, want_minutes) = recompute(&model_chain(&a, 0));
-    assert_eq!(blocks, want_blocks);
-    assert_eq!(minutes, want_minutes);
+    // cross-check against chainflow's conversion and recompute, hours and days included
+    let want = recompute(&model_chain(&a, 0));
+    assert_eq!(blocks, want.blocks);
+    assert_eq!(minutes, want.minutes);
+    let all = gas_fees_all_from_node(&a.http_url(), 0);
+    assert_eq!(all.hours, want.hours);
+    assert_eq!(all.days, want.days);
+    assert_eq!(all.hours.iter().map(|h| h.blocks).sum::<u64>(), head + 1);
+    assert_eq!(all.days.iter().map(|d| d.tx_count).sum::<u64>(), txs);
 }

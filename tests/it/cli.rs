@@ -104,6 +104,26 @@ fn run_with_max_blocks_writes_a_consistent_jsonl() {
             .sum()
     };
     assert_eq!(fee(&minute_rows), fee(&rows));
+    // The hour and day rollups count every canonical block once, like the minutes.
+    for output in ["gas_fees_hours", "gas_fees_days"] {
+        let buckets: Vec<Value> = state(&text, output)
+            .keys()
+            .map(|k| serde_json::from_str(k).unwrap())
+            .collect();
+        assert!(!buckets.is_empty(), "{output}");
+        assert_eq!(sum(&buckets, "blocks"), 200, "{output}");
+        assert_eq!(
+            sum(&buckets, "tx_count"),
+            sum(&rows, "tx_count"),
+            "{output}"
+        );
+        assert_eq!(
+            sum(&buckets, "gas_used"),
+            sum(&rows, "gas_used"),
+            "{output}"
+        );
+        assert_eq!(fee(&buckets), fee(&rows), "{output}");
+    }
 }
 
 #[test]
@@ -148,4 +168,7 @@ fn list_prints_outputs_and_columns() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("gas_fees_minutes"));
     assert!(text.contains("blob_base_fee"));
+    assert!(text.contains("output gas_fees_hours  key (chain_id, bucket_start)"));
+    assert!(text.contains("output gas_fees_days  key (chain_id, bucket_start)"));
+    assert!(text.contains("base_fee_avg"));
 }

@@ -79,7 +79,10 @@ fn keys_with_more_than_one_row(db: &str) -> u64 {
         .parse()
         .unwrap()
     };
-    q("gas_fees_blocks", "chain_id, block_number") + q("gas_fees_minutes", "chain_id, minute")
+    q("gas_fees_blocks", "chain_id, block_number")
+        + q("gas_fees_minutes", "chain_id, minute")
+        + q("gas_fees_hours", "chain_id, bucket_start")
+        + q("gas_fees_days", "chain_id, bucket_start")
 }
 
 #[test]

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use chainflow::dataflows::gas_fees::{BLOCKS, GasFees, MINUTES};
+use chainflow::dataflows::gas_fees::{BLOCKS, DAYS, GasFees, HOURS, MINUTES};
 use chainflow::engine::dataflow::{ColumnType, Dataflow, OutputSpec};
 use chainflow::sinks::clickhouse::migrate::{
     self, CURRENT_VIEW_SUFFIX, MIGRATIONS_TABLE, MigrateError, PROGRESS_COLUMNS, PROGRESS_TABLE,
@@ -368,6 +368,80 @@ async fn current_views_show_exactly_the_current_state() {
             blocks: 5
         }]
     );
+
+    // Hours and days: a change (with the largest u128 average), a tombstone and a key deleted
+    // then inserted again, each version its own insert; buckets across a month and a year.
+    let bucket = |start: u64, blocks: u64, avg: u128, version: u64, deleted: u8| {
+        let w = |v| wei(s, v);
+        format!(
+            "(1, {start}, {blocks}, 2, 3, 4, {}, {}, {}, {}, 5, 6, {version}, {deleted})",
+            w(10),
+            w(1),
+            w(u128::MAX),
+            w(avg),
+        )
+    };
+    let (hour, next_year) = (1_767_222_000, 1_767_225_600); // 2025-12-31 23:00, 2026-01-01
+    for (table, start) in [
+        (HOURS, hour),
+        (HOURS, next_year),
+        (DAYS, next_year - 86_400),
+    ] {
+        for row in [
+            bucket(start, 1, 7, 1, 0),
+            bucket(start, 300, u128::MAX, 3, 0),
+            bucket(start, 300, u128::MAX, 2, 0),
+        ] {
+            client
+                .query_raw(&format!("INSERT INTO {db}.{table} VALUES {row}"))
+                .execute()
+                .await
+                .unwrap();
+        }
+    }
+    for row in [
+        bucket(next_year, 9, 9, 1, 0),
+        bucket(next_year, 9, 9, 2, 1),
+        bucket(next_year + 86_400, 4, 4, 1, 0),
+        bucket(next_year + 86_400, 4, 4, 2, 1),
+        bucket(next_year + 86_400, 5, 5, 3, 0),
+    ] {
+        client
+            .query_raw(&format!("INSERT INTO {db}.{DAYS} VALUES {row}"))
+            .execute()
+            .await
+            .unwrap();
+    }
+    #[derive(clickhouse::Row, serde::Deserialize, Debug, PartialEq)]
+    struct BucketNow {
+        start: u32,
+        blocks: u64,
+        avg: String,
+    }
+    let now = |table: &'static str| {
+        client
+            .query(&format!(
+                "SELECT toUInt32(bucket_start) AS start, blocks, toString(base_fee_avg) AS avg \
+                 FROM {db}.{table}{CURRENT_VIEW_SUFFIX} ORDER BY start"
+            ))
+            .fetch_all::<BucketNow>()
+    };
+    let want = |start: u64, blocks: u64, avg: u128| BucketNow {
+        start: start as u32,
+        blocks,
+        avg: avg.to_string(),
+    };
+    assert_eq!(
+        now(HOURS).await.unwrap(),
+        vec![want(hour, 300, u128::MAX), want(next_year, 300, u128::MAX)]
+    );
+    assert_eq!(
+        now(DAYS).await.unwrap(),
+        vec![
+            want(next_year - 86_400, 300, u128::MAX),
+            want(next_year + 86_400, 5, 5)
+        ]
+    );
 }
 
 /// Runs the chdb helper; fails the test when python3 or chdb is missing.
@@ -446,6 +520,14 @@ fn chdb_applies_every_migration_rendered_for_current_clickhouse() {
         "codecs rendered"
     );
     assert!(codec(BLOCKS, "block_hash").contains("ZSTD(3)"));
+    for table in [MINUTES, HOURS, DAYS] {
+        let column = if table == MINUTES {
+            "minute"
+        } else {
+            "bucket_start"
+        };
+        assert!(codec(table, column).contains("Delta"), "{table}.{column}");
+    }
     assert_eq!(schema.tables[PROGRESS_TABLE], "ReplacingMergeTree");
     assert_eq!(name_type(PROGRESS_TABLE), pairs(&PROGRESS_COLUMNS));
 }

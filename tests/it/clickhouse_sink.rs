@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use chainflow::dataflows::gas_fees::{self, GasFees};
-use chainflow::engine::dataflow::{Dataflow, OutputSpec, Row, Value};
+use chainflow::engine::dataflow::{Dataflow, OutputSpec, Position, Value};
 use chainflow::engine::keys::key_positions;
 use chainflow::engine::{self, EngineSettings, RunControl};
 use chainflow::sinks::clickhouse::{ClickHouseConfig, ClickHouseSink};
@@ -19,18 +19,18 @@ use chainflow::sources::rpc::tracker::DeepReorgPolicy;
 use crate::rpc::{Follower, block_with_txs, replacements};
 use crate::support::anvil::{Anvil, AnvilOpts, Rng};
 use crate::support::clickhouse::{current, database, stored};
-use crate::support::node_oracle::gas_fees_from_node;
+use crate::support::node_oracle::gas_fees_all_from_node;
 
 fn specs() -> Vec<OutputSpec> {
     GasFees.outputs()
 }
 
-/// Waits until both `_current` views equal the node's recompute (30 s at most).
+/// Waits until every `_current` view equals the node's recompute (30 s at most).
 fn views_converge(config: &ClickHouseConfig, anvil: &Anvil, f: &Follower, what: &str) {
     views_converge_while(config, anvil, &|| !f.finished(), what)
 }
 
-/// Waits until both `_current` views equal the node's recompute (30 s at most) while
+/// Waits until every `_current` view equals the node's recompute (30 s at most) while
 /// `running` says the writer is alive.
 pub(crate) fn views_converge_while(
     config: &ClickHouseConfig,
@@ -41,8 +41,8 @@ pub(crate) fn views_converge_while(
     outputs_converge(&|spec| current(config, spec), anvil, running, what)
 }
 
-/// Waits until the blocks and minutes read by `read` equal the node's recompute (30 s at
-/// most) while `running` says the writer is alive.
+/// Waits until every output read by `read` (blocks, minutes, hours, days) equals the node's
+/// recompute (30 s at most) while `running` says the writer is alive.
 pub(crate) fn outputs_converge(
     read: &dyn Fn(&OutputSpec) -> BTreeMap<Vec<Value>, isize>,
     anvil: &Anvil,
@@ -51,16 +51,26 @@ pub(crate) fn outputs_converge(
 ) {
     let started = Instant::now();
     loop {
-        let (blocks, minutes) = gas_fees_from_node(&anvil.http_url(), 0);
-        let eb: BTreeMap<Vec<Value>, isize> = blocks.iter().map(|r| (r.values(), 1)).collect();
-        let em: BTreeMap<Vec<Value>, isize> = minutes.iter().map(|r| (r.values(), 1)).collect();
-        let (cb, cm) = (read(&specs()[0]), read(&specs()[1]));
-        if cb == eb && cm == em {
+        let want: BTreeMap<&str, BTreeMap<Vec<Value>, isize>> =
+            gas_fees_all_from_node(&anvil.http_url(), 0)
+                .values()
+                .into_iter()
+                .map(|(name, rows)| (name, rows.into_iter().map(|r| (r, 1)).collect()))
+                .collect();
+        let got: BTreeMap<&str, BTreeMap<Vec<Value>, isize>> =
+            specs().iter().map(|s| (s.name, read(s))).collect();
+        if got == want {
             return;
         }
         if started.elapsed() > Duration::from_secs(30) || !running() {
             assert!(running(), "{what}: the run ended early");
-            for (name, got, want) in [("blocks", &cb, &eb), ("minutes", &cm, &em)] {
+            assert_eq!(
+                got.keys().collect::<Vec<_>>(),
+                want.keys().collect::<Vec<_>>(),
+                "the node oracle gives every output"
+            );
+            for (name, got) in &got {
+                let want = &want[name];
                 let extra: Vec<_> = got
                     .iter()
                     .filter(|(k, v)| want.get(*k) != Some(*v))
@@ -73,7 +83,7 @@ pub(crate) fn outputs_converge(
                     .collect();
                 assert!(
                     extra.is_empty() && missing.is_empty(),
-                    "{what}: {name}_current differs ({} rows, want {}): extra {extra:?}, missing {missing:?}",
+                    "{what}: {name} differs ({} rows, want {}): extra {extra:?}, missing {missing:?}",
                     got.len(),
                     want.len()
                 );
@@ -186,8 +196,9 @@ fn writing_the_same_batches_twice_leaves_the_current_views_unchanged() {
     }
     sink.flush().unwrap();
     let first: Vec<_> = specs().iter().map(|s| current(&config, s)).collect();
-    assert_eq!(first[0], memory_state(&batches, gas_fees::BLOCKS));
-    assert_eq!(first[1], memory_state(&batches, gas_fees::MINUTES));
+    for (spec, rows) in specs().iter().zip(&first) {
+        assert_eq!(*rows, memory_state(&batches, spec.name), "{}", spec.name);
+    }
     let rows_once = sink.written().0;
     for b in &batches {
         sink.commit(b).unwrap();
@@ -230,7 +241,7 @@ fn a_restart_writes_only_the_difference_between_the_rebuild_and_the_sink() {
         chain,
         ChainResume {
             from_block: 0,
-            covered: [(gas_fees::BLOCKS, 0), (gas_fees::MINUTES, 0)].into(),
+            covered: specs().iter().map(|s| (s.name, 0)).collect(),
         },
     )]
     .into();
@@ -248,30 +259,20 @@ fn a_restart_writes_only_the_difference_between_the_rebuild_and_the_sink() {
         );
     }
     // Exactly one row per differing key was written, nothing for equal ones.
-    let old = memory_state(&before, gas_fees::BLOCKS);
-    let new = memory_state(&after, gas_fees::BLOCKS);
-    let key = |r: &Vec<Value>| (r[0].clone(), r[1].clone());
-    let old_by_key: BTreeMap<_, _> = old.keys().map(|r| (key(r), r)).collect();
-    let new_by_key: BTreeMap<_, _> = new.keys().map(|r| (key(r), r)).collect();
     let mut differing = 0u64;
-    for k in old_by_key
-        .keys()
-        .chain(new_by_key.keys())
-        .collect::<BTreeSet<_>>()
-    {
-        if old_by_key.get(k) != new_by_key.get(k) {
-            differing += 1;
-        }
-    }
-    let minutes_old = memory_state(&before, gas_fees::MINUTES);
-    let minutes_new = memory_state(&after, gas_fees::MINUTES);
-    let mk = |m: &BTreeMap<Vec<Value>, isize>| -> BTreeMap<(Value, Value), Vec<Value>> {
-        m.keys().map(|r| (key(r), r.clone())).collect()
-    };
-    let (mo, mn) = (mk(&minutes_old), mk(&minutes_new));
-    for k in mo.keys().chain(mn.keys()).collect::<BTreeSet<_>>() {
-        if mo.get(k) != mn.get(k) {
-            differing += 1;
+    for spec in specs() {
+        let positions = key_positions(&spec);
+        let by_key = |m: BTreeMap<Vec<Value>, isize>| -> BTreeMap<Vec<Value>, Vec<Value>> {
+            m.into_keys()
+                .map(|r| (positions.iter().map(|&i| r[i].clone()).collect(), r))
+                .collect()
+        };
+        let old = by_key(memory_state(&before, spec.name));
+        let new = by_key(memory_state(&after, spec.name));
+        for k in old.keys().chain(new.keys()).collect::<BTreeSet<_>>() {
+            if old.get(k) != new.get(k) {
+                differing += 1;
+            }
         }
     }
     assert!(differing > 20, "the chains barely differ: {differing}");
@@ -296,17 +297,16 @@ fn a_restart_writes_only_the_difference_between_the_rebuild_and_the_sink() {
 fn two_writers_inserting_in_parallel_give_the_same_views() {
     let config = database("parallel_writers");
     let batches = devnet_batches(300, 31);
-    // Each writer takes the keys of one parity (block number or minute), as two workers
+    // Each writer takes the keys of one parity (block number or bucket), as two workers
     // owning their share of the keys would, and both insert at the same time.
     let half = |parity: u64| -> Vec<OutputBatch> {
         batches
             .iter()
             .map(|b| {
                 let mut b = b.clone();
-                let width = if b.output.name == gas_fees::MINUTES {
-                    60
-                } else {
-                    1
+                let width = match b.output.position {
+                    Position::TimeBucket(_, secs) => secs,
+                    _ => 1,
                 };
                 b.updates.retain(|(row, _, _)| match &row[1] {
                     Value::U64(n) => (n / width) % 2 == parity,
@@ -557,15 +557,14 @@ fn clickhouse_going_away_mid_run_loses_nothing_once_back_and_fails_clearly_if_no
     proxy.up();
     let (mut sink, flushed) = writer.join().unwrap();
     flushed.expect("the insert is retried until the server is back");
-    assert_eq!(
-        current(&db, &specs()[0]),
-        memory_state(&batches, gas_fees::BLOCKS),
-        "nothing lost"
-    );
-    assert_eq!(
-        current(&db, &specs()[1]),
-        memory_state(&batches, gas_fees::MINUTES)
-    );
+    for spec in specs() {
+        assert_eq!(
+            current(&db, &spec),
+            memory_state(&batches, spec.name),
+            "{}: nothing lost",
+            spec.name
+        );
+    }
 
     // Down for longer than the retries: a clear error, and the pipeline would stop.
     let mut short = ClickHouseSink::open(ClickHouseConfig {

@@ -1,10 +1,11 @@
 //! Oracle tests: random chains with random reorgs (depth 1..64) through the engine; at every
-//! epoch the accumulated output equals a from-scratch recompute over the canonical chain.
+//! epoch every accumulated output (blocks, minutes, hours, days) equals a from-scratch
+//! recompute over the canonical chain.
 
 use std::collections::BTreeMap;
 
 use chainflow::dataflows::gas_fees::{self, GasFees};
-use chainflow::engine::dataflow::{Row, Value};
+use chainflow::engine::dataflow::{Dataflow, Row, Value};
 use chainflow::engine::{self, EngineSettings, RunControl};
 use chainflow::model::{Block, Epoch};
 use chainflow::sinks::memory::MemorySink;
@@ -25,6 +26,17 @@ fn storm(seed: u64, blocks: u64) -> DevnetConfig {
         // Short slots put many blocks in a minute and make minutes straddle reorgs.
         slot_seconds: 5,
         ..DevnetConfig::default()
+    }
+}
+
+/// A storm whose blocks cross hours and a UTC day: 500 slots of 3 minutes from 15:00 on
+/// 2025-12-31 (about 25 hours), so reorgs change hour and day rows and the blocks of one
+/// reorg straddle hour edges and midnight.
+fn long_storm(seed: u64, blocks: u64) -> DevnetConfig {
+    DevnetConfig {
+        slot_seconds: 180,
+        genesis_timestamp: 1_767_225_600 - 9 * 3_600,
+        ..storm(seed, blocks)
     }
 }
 
@@ -80,12 +92,18 @@ fn canonical_after_each(events: &[SourceEvent]) -> Vec<Vec<Block>> {
 
 type State = BTreeMap<Vec<Value>, isize>;
 
-fn expected(chain: &[Block]) -> (State, State) {
-    let (blocks, minutes) = gas_fees::recompute(chain);
-    (
-        blocks.iter().map(|r| (r.values(), 1)).collect(),
-        minutes.iter().map(|r| (r.values(), 1)).collect(),
-    )
+/// The expected state of every output (by name) over `chain`.
+fn expected(chain: &[Block]) -> BTreeMap<&'static str, State> {
+    gas_fees::recompute(chain)
+        .values()
+        .into_iter()
+        .map(|(name, rows)| (name, rows.into_iter().map(|r| (r, 1)).collect()))
+        .collect()
+}
+
+/// The names of every output of `gas_fees`: the oracle compares each of them.
+fn output_names() -> Vec<&'static str> {
+    GasFees.outputs().iter().map(|o| o.name).collect()
 }
 
 /// Checks the batch contract: contiguous ranges per output, epochs inside their range,
@@ -154,8 +172,9 @@ fn apply(state: &mut State, row: &[Value], diff: isize) {
     }
 }
 
-fn every_epoch_equals_recompute(seed: u64, workers: usize) {
-    let events = events(storm(seed, 500));
+fn every_epoch_equals_recompute(config: DevnetConfig, workers: usize) {
+    let seed = config.seed;
+    let events = events(config);
     let reorg_depths: Vec<usize> = events
         .iter()
         .map(|e| e.event.depth())
@@ -173,46 +192,73 @@ fn every_epoch_equals_recompute(seed: u64, workers: usize) {
         batches.iter().all(|b| b.errors.is_empty()),
         "gas_fees keeps the key contract"
     );
-    let blocks = updates_of(&batches, gas_fees::BLOCKS);
-    let minutes = updates_of(&batches, gas_fees::MINUTES);
-    let (mut bs, mut ms) = (State::new(), State::new());
-    let (mut bi, mut mi) = (0, 0);
+    let names = output_names();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        expected(&[]).keys().copied().collect::<Vec<_>>(),
+        sorted,
+        "recompute covers every output"
+    );
+    let updates: Vec<Vec<&(Vec<Value>, Epoch, isize)>> =
+        names.iter().map(|n| updates_of(&batches, n)).collect();
+    for (name, u) in names.iter().zip(&updates) {
+        assert!(!u.is_empty(), "{name} has updates");
+    }
+    let mut states = vec![State::new(); names.len()];
+    let mut next = vec![0usize; names.len()];
     for (i, chain) in canon.iter().enumerate() {
         let epoch = 1 + i as Epoch;
-        while bi < blocks.len() && blocks[bi].1 == epoch {
-            apply(&mut bs, &blocks[bi].0, blocks[bi].2);
-            bi += 1;
+        let want = expected(chain);
+        for (o, name) in names.iter().enumerate() {
+            let (u, at) = (&updates[o], &mut next[o]);
+            while *at < u.len() && u[*at].1 == epoch {
+                apply(&mut states[o], &u[*at].0, u[*at].2);
+                *at += 1;
+            }
+            assert_eq!(
+                states[o], want[name],
+                "seed {seed}, {workers} worker(s): {name} differs at epoch {epoch}"
+            );
         }
-        while mi < minutes.len() && minutes[mi].1 == epoch {
-            apply(&mut ms, &minutes[mi].0, minutes[mi].2);
-            mi += 1;
-        }
-        let (eb, em) = expected(chain);
+    }
+    for (o, name) in names.iter().enumerate() {
         assert_eq!(
-            bs, eb,
-            "seed {seed}, {workers} worker(s): gas_fees_blocks differs at epoch {epoch}"
-        );
-        assert_eq!(
-            ms, em,
-            "seed {seed}, {workers} worker(s): gas_fees_minutes differs at epoch {epoch}"
+            next[o],
+            updates[o].len(),
+            "{name}: no updates after the last epoch"
         );
     }
-    assert_eq!(bi, blocks.len(), "no updates after the last epoch");
-    assert_eq!(mi, minutes.len());
+}
+
+/// How many distinct hours and days the final chain of `config` spans.
+fn buckets_spanned(config: DevnetConfig) -> (usize, usize) {
+    let events = events(config);
+    let canon = canonical_after_each(&events);
+    let last = gas_fees::recompute(canon.last().unwrap());
+    (last.hours.len(), last.days.len())
 }
 
 #[test]
 fn gas_fees_equals_recompute_at_every_epoch_one_worker() {
     for seed in [1, 2, 3] {
-        every_epoch_equals_recompute(seed, 1);
+        every_epoch_equals_recompute(storm(seed, 500), 1);
     }
 }
 
 #[test]
 fn gas_fees_equals_recompute_at_every_epoch_two_workers() {
     for seed in [4, 5] {
-        every_epoch_equals_recompute(seed, 2);
+        every_epoch_equals_recompute(storm(seed, 500), 2);
     }
+}
+
+#[test]
+fn hour_and_day_rollups_equal_recompute_at_every_epoch_across_midnight() {
+    let (hours, days) = buckets_spanned(long_storm(7, 500));
+    assert!(hours >= 20 && days == 2, "{hours} hours, {days} days");
+    every_epoch_equals_recompute(long_storm(7, 500), 1);
+    every_epoch_equals_recompute(long_storm(8, 500), 2);
 }
 
 #[test]
@@ -229,31 +275,43 @@ fn reorg_at_the_finality_edge_is_retracted() {
     );
     let canon = canonical_after_each(&events);
     let batches = run(events, 2, 1);
-    let mut state = State::new();
-    for u in updates_of(&batches, gas_fees::BLOCKS) {
-        apply(&mut state, &u.0, u.2);
+    let want = expected(canon.last().unwrap());
+    for name in output_names() {
+        let mut state = State::new();
+        for u in updates_of(&batches, name) {
+            apply(&mut state, &u.0, u.2);
+        }
+        assert_eq!(state, want[name], "{name}");
     }
-    assert_eq!(state, expected(canon.last().unwrap()).0);
 }
 
 #[test]
 fn batched_epochs_reach_the_same_final_state() {
-    let events = events(storm(6, 400));
+    for config in [storm(6, 400), long_storm(6, 400)] {
+        batched_epochs_reach_the_final_state(config);
+    }
+}
+
+fn batched_epochs_reach_the_final_state(config: DevnetConfig) {
+    let events = events(config);
     let canon = canonical_after_each(&events);
     for (workers, per_epoch) in [(1, 50), (2, 7)] {
         let batches = run(events.clone(), workers, per_epoch);
         check_batches(&batches);
-        let (mut bs, mut ms) = (State::new(), State::new());
-        for u in updates_of(&batches, gas_fees::BLOCKS) {
-            apply(&mut bs, &u.0, u.2);
+        let want = expected(canon.last().unwrap());
+        for name in output_names() {
+            let mut state = State::new();
+            for u in updates_of(&batches, name) {
+                apply(&mut state, &u.0, u.2);
+            }
+            if name == gas_fees::BLOCKS {
+                assert_eq!(state.len(), 400);
+            }
+            assert_eq!(
+                state, want[name],
+                "{name}: {workers} workers, {per_epoch} blocks per epoch"
+            );
         }
-        for u in updates_of(&batches, gas_fees::MINUTES) {
-            apply(&mut ms, &u.0, u.2);
-        }
-        let (eb, em) = expected(canon.last().unwrap());
-        assert_eq!(bs.len(), 400);
-        assert_eq!(bs, eb, "{workers} workers, {per_epoch} blocks per epoch");
-        assert_eq!(ms, em, "{workers} workers, {per_epoch} blocks per epoch");
     }
 }
 

@@ -1,4 +1,5 @@
-//! Checks of the fee recurrences and of the RPC conversion against real mainnet data.
+//! Checks of the fee recurrences, of the RPC conversion and of the `gas_fees` hour and day
+//! rollups against real mainnet data.
 //!
 //! The fixtures live in `shared/data`, a sibling of the repository (see its `README.md`).
 
@@ -7,11 +8,16 @@ use std::fmt::Display;
 use std::io::Read;
 
 use alloy_rpc_types_eth::{Block as RpcBlock, TransactionReceipt};
+use chainflow::dataflows::gas_fees::{DAYS, GasFees, HOURS, Rollup, recompute};
+use chainflow::engine::dataflow::Row;
+use chainflow::engine::{self, EngineSettings, RunControl};
 use chainflow::model::fees::{
     BlobParams, GAS_PER_BLOB, blob_base_fee, next_base_fee, next_excess_blob_gas, percentile,
 };
-use chainflow::sources::SourceError;
+use chainflow::model::{Address, B256, Block, ChainEvent, Tx};
+use chainflow::sinks::memory::MemorySink;
 use chainflow::sources::rpc::convert::block_from_rpc;
+use chainflow::sources::{SourceError, SourceEvent};
 use serde_json::Value;
 
 /// Directory of the fixtures.
@@ -394,6 +400,184 @@ fn excess_blob_gas_bpo2_eip7918_2026_01_29() {
         })
         .count();
     assert_eq!(reserve_bound, 825);
+}
+
+/// The 1,000 fee-stats blocks of 2026-01-29 (02:42 to 06:03 UTC) as model blocks with their
+/// real header fields (timestamp, gas used and limit, base fee) and blob gas joined from the
+/// blob file of that day. The fixtures have no hashes or transactions: hashes are made from
+/// the number, and a block with blobs gets one transaction carrying its blob count with no gas
+/// and no tip.
+fn real_fee_blocks() -> Vec<Block> {
+    let blobs: BTreeMap<u64, BlobRow> = blob_rows("2026-01-29")
+        .into_iter()
+        .map(|r| (r.number, r))
+        .collect();
+    let mut rows = fee_stats();
+    rows.sort_by_key(|r| field(r, "number"));
+    let hash = |n: u64| {
+        let mut bytes = [0u8; 32];
+        bytes[24..].copy_from_slice(&n.to_be_bytes());
+        B256::from(bytes)
+    };
+    rows.iter()
+        .map(|r| {
+            let number = field(r, "number");
+            let blob = some(blobs.get(&number).copied(), &format!("blobs of {number}"));
+            assert_eq!(blob.timestamp, field(r, "timestamp"), "block {number}");
+            let base_fee = u128::from(field(r, "base_fee_per_gas"));
+            let transactions = if blob.blob_count == 0 {
+                vec![]
+            } else {
+                vec![Tx {
+                    hash: hash(number),
+                    index: 0,
+                    tx_type: 3,
+                    from: Address::ZERO,
+                    to: None,
+                    value: 0,
+                    gas_limit: 0,
+                    gas_used: 0,
+                    effective_gas_price: base_fee,
+                    max_fee_per_gas: None,
+                    max_priority_fee_per_gas: None,
+                    max_fee_per_blob_gas: None,
+                    blob_count: ok(u32::try_from(blob.blob_count), "blob count"),
+                    success: true,
+                }]
+            };
+            Block {
+                chain_id: 1,
+                number,
+                hash: hash(number),
+                parent_hash: hash(number - 1),
+                timestamp: blob.timestamp,
+                miner: Address::ZERO,
+                gas_used: field(r, "gas_used"),
+                gas_limit: field(r, "gas_limit"),
+                base_fee_per_gas: base_fee,
+                blob_gas_used: blob.blob_gas_used,
+                excess_blob_gas: blob.excess_blob_gas,
+                blob_base_fee: blob_base_fee(blob.excess_blob_gas, &BlobParams::BPO2),
+                transactions,
+                logs: vec![],
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn gas_fees_hours_and_days_of_real_mainnet_blocks_equal_sums_over_the_fixtures() {
+    let chain = real_fee_blocks();
+    assert_eq!(chain.len(), 1000);
+
+    // Straight from the fixtures: per UTC hour and day, counts, sums, min, max, floor of mean.
+    fn sums<const SECS: u64>(rows: &[Value], blobs: &BTreeMap<u64, BlobRow>) -> Vec<Rollup<SECS>> {
+        let mut out: BTreeMap<u64, (Rollup<SECS>, u128)> = BTreeMap::new();
+        for r in rows {
+            let ts = field(r, "timestamp");
+            let blob = blobs[&field(r, "number")];
+            let base = u128::from(field(r, "base_fee_per_gas"));
+            let start = ts / SECS * SECS;
+            let (row, base_sum) = out.entry(start).or_insert((
+                Rollup {
+                    chain_id: 1,
+                    bucket_start: start,
+                    blocks: 0,
+                    tx_count: 0,
+                    gas_used: 0,
+                    gas_limit: 0,
+                    priority_fee_sum: 0,
+                    base_fee_min: base,
+                    base_fee_max: base,
+                    base_fee_avg: 0,
+                    blob_count: 0,
+                    blob_gas_used: 0,
+                },
+                0,
+            ));
+            row.blocks += 1;
+            row.tx_count += u64::from(blob.blob_count > 0);
+            row.gas_used += field(r, "gas_used");
+            row.gas_limit += field(r, "gas_limit");
+            row.base_fee_min = row.base_fee_min.min(base);
+            row.base_fee_max = row.base_fee_max.max(base);
+            *base_sum += base;
+            row.blob_count += blob.blob_count;
+            row.blob_gas_used += blob.blob_gas_used;
+        }
+        out.into_values()
+            .map(|(mut row, base_sum)| {
+                row.base_fee_avg = base_sum / u128::from(row.blocks);
+                row
+            })
+            .collect()
+    }
+    let blobs: BTreeMap<u64, BlobRow> = blob_rows("2026-01-29")
+        .into_iter()
+        .map(|r| (r.number, r))
+        .collect();
+    let rows = fee_stats();
+    let hours = sums::<3600>(&rows, &blobs);
+    let days = sums::<86400>(&rows, &blobs);
+    let starts: Vec<u64> = hours.iter().map(|h| h.bucket_start).collect();
+    // 02:00 .. 06:00 UTC on 2026-01-29
+    let two_am = 1_769_644_800 + 2 * 3_600;
+    assert_eq!(
+        starts,
+        (0..5).map(|i| two_am + i * 3_600).collect::<Vec<_>>()
+    );
+    assert_eq!(days.len(), 1);
+    assert_eq!(days[0].blocks, 1000);
+    assert!(days[0].blob_count > 0 && days[0].base_fee_min < days[0].base_fee_max);
+
+    let want = recompute(&chain);
+    assert_eq!(want.hours, hours, "recompute equals the fixtures' sums");
+    assert_eq!(want.days, days);
+
+    // The dataflow, 7 blocks per epoch, 2 workers.
+    let events = chain.iter().map(|b| {
+        Ok(SourceEvent {
+            event: ChainEvent::Committed {
+                new: vec![b.clone()],
+            },
+            finalized: None,
+            caught_up: true,
+        })
+    });
+    let sink = MemorySink::new();
+    ok(
+        engine::run(
+            &EngineSettings {
+                blocks_per_epoch: 7,
+                ..EngineSettings::default()
+            },
+            timely::Config::process(2),
+            vec![&GasFees],
+            events,
+            vec![Box::new(sink.clone())],
+            &RunControl::default(),
+        ),
+        "engine run",
+    );
+    let state = |output: &str| -> BTreeMap<Vec<chainflow::engine::dataflow::Value>, isize> {
+        let mut state = BTreeMap::new();
+        for b in sink.batches().iter().filter(|b| b.output.name == output) {
+            assert!(b.errors.is_empty(), "{output}: {:?}", b.errors);
+            for (row, _, diff) in &b.updates {
+                *state.entry(row.clone()).or_insert(0) += diff;
+            }
+        }
+        state.retain(|_, d| *d != 0);
+        state
+    };
+    let values = |rows: Vec<Vec<chainflow::engine::dataflow::Value>>| {
+        rows.into_iter().map(|r| (r, 1)).collect::<BTreeMap<_, _>>()
+    };
+    assert_eq!(
+        state(HOURS),
+        values(hours.iter().map(Row::values).collect())
+    );
+    assert_eq!(state(DAYS), values(days.iter().map(Row::values).collect()));
 }
 
 /// The raw JSON-RPC block 23,724,257 (`result` of the envelope).

@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use chainflow::dataflows::gas_fees::{self, GasFees};
-use chainflow::engine::dataflow::{Row, Value};
+use chainflow::engine::dataflow::{Dataflow, Value};
 use chainflow::engine::{self, EngineError, EngineSettings, RunControl, RunSummary};
 use chainflow::sinks::memory::MemorySink;
 use chainflow::sinks::{OutputBatch, Sink};
@@ -15,7 +15,7 @@ use chainflow::sources::rpc::tracker::DeepReorgPolicy;
 use chainflow::sources::rpc::{ChainConfig, RpcSource};
 
 use crate::support::anvil::{Anvil, AnvilOpts, Rng, TxKind};
-use crate::support::node_oracle::gas_fees_from_node;
+use crate::support::node_oracle::gas_fees_all_from_node;
 
 type State = BTreeMap<Vec<Value>, isize>;
 
@@ -104,7 +104,7 @@ impl Follower {
         self.handle.as_ref().is_none_or(|h| h.is_finished())
     }
 
-    /// Waits until both outputs equal the node's recompute; panics with the difference after
+    /// Waits until every output equals the node's recompute; panics with the difference after
     /// 30 s. Returns how long it took.
     pub(crate) fn converge(&self, anvil: &Anvil, what: &str) -> Duration {
         self.converge_all(&[anvil], what)
@@ -113,21 +113,34 @@ impl Follower {
     /// As [`Follower::converge`] over several nodes (chains) at once.
     fn converge_all(&self, nodes: &[&Anvil], what: &str) -> Duration {
         let started = Instant::now();
+        let names: Vec<&str> = GasFees.outputs().iter().map(|o| o.name).collect();
         loop {
-            let (mut eb, mut em) = (State::new(), State::new());
+            let mut want: BTreeMap<&str, State> = BTreeMap::new();
             for anvil in nodes {
-                let (blocks, minutes) = gas_fees_from_node(&anvil.http_url(), 0);
-                eb.extend(blocks.iter().map(|r| (r.values(), 1)));
-                em.extend(minutes.iter().map(|r| (r.values(), 1)));
+                for (name, rows) in gas_fees_all_from_node(&anvil.http_url(), 0).values() {
+                    want.entry(name)
+                        .or_default()
+                        .extend(rows.into_iter().map(|r| (r, 1)));
+                }
             }
-            let (sb, sm) = (self.state(gas_fees::BLOCKS), self.state(gas_fees::MINUTES));
-            if sb == eb && sm == em {
+            let got: BTreeMap<&str, State> = names.iter().map(|&n| (n, self.state(n))).collect();
+            assert_eq!(
+                want.keys().collect::<Vec<_>>(),
+                got.keys().collect::<Vec<_>>(),
+                "the node oracle gives every output"
+            );
+            if got == want {
                 return started.elapsed();
             }
             if started.elapsed() > Duration::from_secs(30) || self.finished() {
-                assert_eq!(sb.len(), eb.len(), "{what}: block row count");
-                assert_eq!(sb, eb, "{what}: gas_fees_blocks");
-                assert_eq!(sm, em, "{what}: gas_fees_minutes");
+                assert_eq!(
+                    got[gas_fees::BLOCKS].len(),
+                    want[gas_fees::BLOCKS].len(),
+                    "{what}: block row count"
+                );
+                for name in &names {
+                    assert_eq!(got[name], want[name], "{what}: {name}");
+                }
             }
             std::thread::sleep(Duration::from_millis(20));
         }

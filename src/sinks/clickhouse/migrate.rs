@@ -43,11 +43,18 @@ impl Migration {
 
 /// The migrations, embedded, in increasing version order.
 pub fn migrations() -> Vec<Migration> {
-    let mut all = vec![Migration {
-        version: 1,
-        name: "gas_fees",
-        sql: include_str!("../../../migrations/clickhouse/0001_gas_fees.sql"),
-    }];
+    let mut all = vec![
+        Migration {
+            version: 1,
+            name: "gas_fees",
+            sql: include_str!("../../../migrations/clickhouse/0001_gas_fees.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "gas_fees_rollups",
+            sql: include_str!("../../../migrations/clickhouse/0002_gas_fees_rollups.sql"),
+        },
+    ];
     all.sort_by_key(|m| m.version);
     all
 }
@@ -684,9 +691,13 @@ mod tests {
 
     #[test]
     fn tables_match_the_gas_fees_outputs_on_every_server() {
-        let sql = migrations()[0].sql;
+        let sql: String = migrations()
+            .iter()
+            .map(|m| m.sql)
+            .collect::<Vec<_>>()
+            .join("\n");
         for server in [OLD, CURRENT] {
-            let rendered = render(sql, server);
+            let rendered = render(&sql, server);
             for spec in GasFees.outputs() {
                 assert_eq!(
                     created_columns(&rendered, spec.name),
@@ -701,6 +712,20 @@ mod tests {
                     .unwrap();
                 assert!(create.contains(&order_by), "{create}");
                 assert!(create.contains("ReplacingMergeTree(version)"), "{create}");
+                // Partitioned by a function of the key: the position column, which is a key
+                // column of every gas_fees output.
+                let partition = create
+                    .lines()
+                    .find_map(|l| l.strip_prefix("PARTITION BY "))
+                    .unwrap_or_else(|| panic!("{} has no PARTITION BY", spec.name));
+                let column = spec.position.column().unwrap();
+                assert!(spec.key.contains(&column), "{}", spec.name);
+                assert!(partition.contains(column), "{}: {partition}", spec.name);
+                let creates = statements(&rendered)
+                    .iter()
+                    .filter(|s| s.contains(&format!("EXISTS {}\n", spec.name)))
+                    .count();
+                assert_eq!(creates, 1, "{} is created once", spec.name);
                 let view = format!("{}{CURRENT_VIEW_SUFFIX}", spec.name);
                 let view_sql = statements(&rendered)
                     .into_iter()

@@ -267,6 +267,9 @@ struct Fetcher<'a> {
 
 const FINALITY_TTL: Duration = Duration::from_secs(1);
 
+/// How often a websocket subscription is checked against the node's latest head.
+const SUBSCRIPTION_CHECK: Duration = Duration::from_secs(2);
+
 impl Fetcher<'_> {
     fn client(&self) -> Arc<NodeClient> {
         Arc::clone(&self.client.lock().unwrap_or_else(PoisonError::into_inner))
@@ -369,12 +372,42 @@ async fn announce_heads(
         }
         match client.subscribe_heads().await {
             Ok(Some(mut stream)) => {
-                while let Some(h) = stream.next().await {
-                    if heads.send(Head::of(&h)).await.is_err() {
+                // A subscription can die silently (the node restarted and the transport
+                // reconnected without it): every CHECK the latest head is also read, announced
+                // when it is news (the tracker ignores repeats), and a failed read reconnects.
+                let mut check = tokio::time::interval(SUBSCRIPTION_CHECK);
+                check.tick().await;
+                let mut last = None;
+                loop {
+                    if stop.load(Ordering::Relaxed) {
                         return;
                     }
+                    tokio::select! {
+                        next = stream.next() => {
+                            let Some(h) = next else {
+                                tracing::warn!(chain = %chain.label(), "head subscription ended, reconnecting");
+                                break;
+                            };
+                            last = Some(h.hash);
+                            if heads.send(Head::of(&h)).await.is_err() {
+                                return;
+                            }
+                        }
+                        _ = check.tick() => match client.latest_head().await {
+                            Ok(Some(h)) if last != Some(h.hash) => {
+                                last = Some(h.hash);
+                                if heads.send(Head::of(&h)).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::warn!(chain = %chain.label(), error = %e, "node unreachable while subscribed, reconnecting");
+                                break;
+                            }
+                        },
+                    }
                 }
-                tracing::warn!(chain = %chain.label(), "head subscription ended, reconnecting");
             }
             other => {
                 if let Err(e) = other {

@@ -5,20 +5,59 @@
 
 use std::collections::BTreeMap;
 
-use chainflow::dataflows::gas_fees::{BlockRow, MinuteRow};
+use chainflow::dataflows::gas_fees::{
+    BLOCKS, BlockRow, DAYS, DayRow, HOURS, HourRow, MINUTES, MinuteRow, Rollup,
+};
+use chainflow::engine::dataflow::Row;
 use chainflow::model::B256;
 use chainflow::model::fees::{BlobParams, blob_base_fee};
 use serde_json::{Value, json};
 
 use super::anvil::{hex, hex_u64, hex_u128, rpc_url};
 
-/// The `gas_fees` rows of the node's canonical chain from `from_block` to `latest`: block rows
-/// in height order, minute rows in `(chain_id, minute)` order. Panics if the chain changes
-/// while it is read (the parent hashes of consecutive blocks must link).
+/// Every `gas_fees` output of a node's canonical chain, as [`gas_fees_all_from_node`] reads it.
+pub struct NodeRows {
+    /// `gas_fees_blocks`, in height order.
+    pub blocks: Vec<BlockRow>,
+    /// `gas_fees_minutes`, in `(chain_id, minute)` order.
+    pub minutes: Vec<MinuteRow>,
+    /// `gas_fees_hours`, in `(chain_id, bucket_start)` order.
+    pub hours: Vec<HourRow>,
+    /// `gas_fees_days`, in `(chain_id, bucket_start)` order.
+    pub days: Vec<DayRow>,
+}
+
+impl NodeRows {
+    /// The rows of every output as values, by output name.
+    pub fn values(&self) -> BTreeMap<&'static str, Vec<Vec<chainflow::engine::dataflow::Value>>> {
+        fn of<R: Row>(rows: &[R]) -> Vec<Vec<chainflow::engine::dataflow::Value>> {
+            rows.iter().map(Row::values).collect()
+        }
+        BTreeMap::from([
+            (BLOCKS, of(&self.blocks)),
+            (MINUTES, of(&self.minutes)),
+            (HOURS, of(&self.hours)),
+            (DAYS, of(&self.days)),
+        ])
+    }
+}
+
+/// The `gas_fees_blocks` and `gas_fees_minutes` rows of the node's canonical chain from
+/// `from_block` to `latest` (see [`gas_fees_all_from_node`], which also gives the hours and
+/// days).
 pub fn gas_fees_from_node(
     anvil_http_url: &str,
     from_block: u64,
 ) -> (Vec<BlockRow>, Vec<MinuteRow>) {
+    let rows = gas_fees_all_from_node(anvil_http_url, from_block);
+    (rows.blocks, rows.minutes)
+}
+
+/// Every `gas_fees` output of the node's canonical chain from `from_block` to `latest`. The
+/// hour and day rows are summed from the block rows read here (the first bucket counts only
+/// the blocks from `from_block` on). Panics if the chain changes while it is read (the parent
+/// hashes of consecutive blocks must link).
+pub fn gas_fees_all_from_node(anvil_http_url: &str, from_block: u64) -> NodeRows {
     let call = |method: &str, params: Value| rpc_url(anvil_http_url, method, params);
     let chain_id = hex_u64(&call("eth_chainId", json!([])));
     let params = node_blob_params(anvil_http_url);
@@ -133,7 +172,56 @@ pub fn gas_fees_from_node(
             m
         })
         .collect();
-    (blocks, minutes)
+    NodeRows {
+        hours: rollups(&blocks),
+        days: rollups(&blocks),
+        blocks,
+        minutes,
+    }
+}
+
+/// The rollup rows of `SECS`-second UTC buckets over `blocks` (one chain), in key order.
+fn rollups<const SECS: u64>(blocks: &[BlockRow]) -> Vec<Rollup<SECS>> {
+    let mut buckets: BTreeMap<(u64, u64), (Rollup<SECS>, u128)> = BTreeMap::new();
+    for r in blocks {
+        let start = r.timestamp - r.timestamp % SECS;
+        let (b, base_sum) = buckets.entry((r.chain_id, start)).or_insert_with(|| {
+            (
+                Rollup {
+                    chain_id: r.chain_id,
+                    bucket_start: start,
+                    blocks: 0,
+                    tx_count: 0,
+                    gas_used: 0,
+                    gas_limit: 0,
+                    priority_fee_sum: 0,
+                    base_fee_min: u128::MAX,
+                    base_fee_max: 0,
+                    base_fee_avg: 0,
+                    blob_count: 0,
+                    blob_gas_used: 0,
+                },
+                0,
+            )
+        });
+        b.blocks += 1;
+        b.tx_count += r.tx_count;
+        b.gas_used += r.gas_used;
+        b.gas_limit += r.gas_limit;
+        b.priority_fee_sum += r.priority_fee_sum;
+        b.base_fee_min = b.base_fee_min.min(r.base_fee_per_gas);
+        b.base_fee_max = b.base_fee_max.max(r.base_fee_per_gas);
+        *base_sum += r.base_fee_per_gas;
+        b.blob_count += r.blob_count;
+        b.blob_gas_used += r.blob_gas_used;
+    }
+    buckets
+        .into_values()
+        .map(|(mut b, base_sum)| {
+            b.base_fee_avg = base_sum / u128::from(b.blocks);
+            b
+        })
+        .collect()
 }
 
 /// The blob parameters of the node's hardfork (`anvil_nodeInfo.hardFork`), `None` before
