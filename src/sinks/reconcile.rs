@@ -61,6 +61,48 @@ pub trait StoredState {
     ) -> Result<Vec<RowValues>>;
 }
 
+/// The SQL condition selecting `spec`'s rows at or above `from[chain]` for every chain in
+/// `from` (by `chain_id` when the output has it). `time` turns unix seconds into the
+/// dialect's timestamp (`toDateTime`, `to_timestamp`); `yes`/`no` are its boolean literals.
+pub fn covered_sql(
+    spec: &OutputSpec,
+    from: &BTreeMap<ChainId, u64>,
+    time: &str,
+    yes: &str,
+    no: &str,
+) -> String {
+    let has_chain = spec.columns.iter().any(|c| c.name == "chain_id");
+    let column = spec.position.column();
+    let timestamp = spec
+        .columns
+        .iter()
+        .any(|c| Some(c.name) == column && c.ty == crate::engine::dataflow::ColumnType::Timestamp);
+    let parts: Vec<String> = from
+        .iter()
+        .map(|(chain, at)| {
+            let mut conds = Vec::new();
+            if has_chain {
+                conds.push(format!("chain_id = {chain}"));
+            }
+            match column {
+                Some(col) if timestamp => conds.push(format!("{col} >= {time}({at})")),
+                Some(col) => conds.push(format!("{col} >= {at}")),
+                None => {}
+            }
+            if conds.is_empty() {
+                yes.to_string()
+            } else {
+                format!("({})", conds.join(" AND "))
+            }
+        })
+        .collect();
+    if parts.is_empty() {
+        no.into()
+    } else {
+        parts.join(" OR ")
+    }
+}
+
 /// Where one chain restarts and which rows the rebuild covers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainResume {

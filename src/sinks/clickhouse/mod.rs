@@ -53,7 +53,7 @@ use clickhouse::Client;
 use serde::{Deserialize, Serialize};
 
 use self::encode::{WeiEncoding, column_list, decode_rows, encode_row, rows_to_write};
-use super::reconcile::{Progress, StoredState};
+use super::reconcile::{Progress, StoredState, covered_sql};
 use super::{OutputBatch, Result, Sink, SinkError};
 use crate::engine::dataflow::{OutputSpec, RowValues};
 use crate::model::{ChainId, Epoch};
@@ -334,42 +334,6 @@ fn progress_row(output: &str, upper: Epoch, finalized: &BTreeMap<ChainId, u64>, 
     out.extend_from_slice(&now.to_le_bytes());
 }
 
-/// The `WHERE` clause selecting `spec`'s rows at or above `from` per chain.
-fn covered_rows(spec: &OutputSpec, from: &BTreeMap<ChainId, u64>) -> String {
-    let has_chain = spec.columns.iter().any(|c| c.name == "chain_id");
-    let column = spec.position.column();
-    let timestamp = spec
-        .columns
-        .iter()
-        .any(|c| Some(c.name) == column && c.ty == crate::engine::dataflow::ColumnType::Timestamp);
-    let parts: Vec<String> = from
-        .iter()
-        .map(|(chain, at)| {
-            let mut conds = Vec::new();
-            if has_chain {
-                conds.push(format!("chain_id = {chain}"));
-            }
-            if let Some(col) = column {
-                if timestamp {
-                    conds.push(format!("{col} >= toDateTime({at})"));
-                } else {
-                    conds.push(format!("{col} >= {at}"));
-                }
-            }
-            if conds.is_empty() {
-                "1".to_string()
-            } else {
-                format!("({})", conds.join(" AND "))
-            }
-        })
-        .collect();
-    if parts.is_empty() {
-        "0".into()
-    } else {
-        parts.join(" OR ")
-    }
-}
-
 impl StoredState for ClickHouseSink {
     fn progress(&mut self) -> Result<BTreeMap<String, Progress>> {
         #[derive(clickhouse::Row, Deserialize)]
@@ -441,7 +405,7 @@ impl StoredState for ClickHouseSink {
             columns.join(", "),
             self.config.database,
             spec.name,
-            covered_rows(spec, from)
+            covered_sql(spec, from, "toDateTime", "1", "0")
         );
         let bytes = self.fetch_bytes(spec.name, &sql)?;
         decode_rows(spec, self.wei, &bytes).map_err(|e| fatal(spec.name, e.to_string()))

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use self::encode::{decode_row, encode_row, select_expr};
 use self::migrate::{Mode, TimescaleSetting, check_identifier, check_schema, enter_schema};
-use super::reconcile::{Progress, StoredState};
+use super::reconcile::{Progress, StoredState, covered_sql};
 use super::{OutputBatch, Result, Sink, SinkError};
 use crate::engine::dataflow::{ColumnType, OutputSpec, RowValues, Value};
 use crate::engine::keys::key_positions;
@@ -401,42 +401,6 @@ fn prepare(client: &mut Client, schema: &str, specs: &[OutputSpec]) -> Result<()
     Ok(())
 }
 
-/// The `WHERE` clause selecting `spec`'s rows at or above `from` per chain.
-fn covered_rows(spec: &OutputSpec, from: &BTreeMap<ChainId, u64>) -> String {
-    let has_chain = spec.columns.iter().any(|c| c.name == "chain_id");
-    let column = spec.position.column();
-    let timestamp = spec
-        .columns
-        .iter()
-        .any(|c| Some(c.name) == column && c.ty == ColumnType::Timestamp);
-    let parts: Vec<String> = from
-        .iter()
-        .map(|(chain, at)| {
-            let mut conds = Vec::new();
-            if has_chain {
-                conds.push(format!("chain_id = {chain}"));
-            }
-            if let Some(col) = column {
-                if timestamp {
-                    conds.push(format!("{col} >= to_timestamp({at})"));
-                } else {
-                    conds.push(format!("{col} >= {at}"));
-                }
-            }
-            if conds.is_empty() {
-                "true".to_string()
-            } else {
-                format!("({})", conds.join(" AND "))
-            }
-        })
-        .collect();
-    if parts.is_empty() {
-        "false".into()
-    } else {
-        parts.join(" OR ")
-    }
-}
-
 impl StoredState for PostgresSink {
     fn progress(&mut self) -> Result<BTreeMap<String, Progress>> {
         let rows = self
@@ -510,7 +474,7 @@ impl StoredState for PostgresSink {
             "SELECT {} FROM {} WHERE {}",
             exprs.join(", "),
             spec.name,
-            covered_rows(spec, from)
+            covered_sql(spec, from, "to_timestamp", "true", "false")
         );
         let rows = self
             .client
