@@ -1,4 +1,4 @@
-//! The `chainflow` command line: `run` and `list`.
+//! The `chainflow` command line: `run`, `publish-heads`, `migrate` and `list`.
 //!
 //! timely's own flags (`-w/--threads`, `-n/--processes`, `-p/--process`, `-h/--hostfile`)
 //! are taken out of the arguments of `run` and handed to `timely::Config::from_args`, so the
@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -16,7 +17,10 @@ use crate::config::{Config, JsonlConfig};
 use crate::engine::dataflow::OutputSpec;
 use crate::engine::{self, RunControl};
 use crate::model::ChainId;
-use crate::sinks::Routed;
+use crate::model::Epoch;
+use crate::nats::egress::EgressSink;
+use crate::nats::ingress::Ingress;
+use crate::nats::publish::{self, PublishConfig, PublishStats};
 use crate::sinks::Sink;
 use crate::sinks::clickhouse::{ClickHouseSink, migrate};
 use crate::sinks::console::ConsoleSink;
@@ -24,6 +28,7 @@ use crate::sinks::jsonl::JsonlSink;
 use crate::sinks::postgres::PostgresSink;
 use crate::sinks::postgres::migrate as pgmigrate;
 use crate::sinks::reconcile::{self, ChainResume, PlanError, Reconcile, StoredState};
+use crate::sinks::{Routed, SkipCommitted};
 use crate::sources::devnet::Devnet;
 use crate::sources::rpc::{ChainConfig, NodeProbe, RpcSource};
 use crate::sources::{SourceError, SourceEvent};
@@ -52,6 +57,39 @@ pub enum Command {
     List,
     /// Apply pending ClickHouse migrations (idempotent) and check the tables.
     Migrate(MigrateArgs),
+    /// Follow a chain over JSON-RPC and publish its events to NATS JetStream (resumes from
+    /// what the stream holds).
+    PublishHeads(PublishArgs),
+}
+
+/// Arguments of `publish-heads`.
+#[derive(Debug, clap::Args)]
+pub struct PublishArgs {
+    /// JSON-RPC node (ws:// subscribes to heads, http:// polls).
+    #[arg(long, value_name = "URL")]
+    pub rpc: String,
+    /// NATS server.
+    #[arg(long, value_name = "URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats: String,
+    /// JetStream stream of chain events (created when missing).
+    #[arg(long, default_value = crate::nats::EVENTS_STREAM)]
+    pub stream: String,
+    /// Payload format: bincode (compact) or json (schemas/chain_event.v1.json).
+    #[arg(long, default_value = "bincode")]
+    pub format: crate::nats::wire::Format,
+    /// First block to publish when the stream holds nothing of the chain (default: the head).
+    #[arg(long, value_name = "N")]
+    pub start_block: Option<u64>,
+    /// Blocks kept below the tip; finality depth when the node reports none.
+    #[arg(long, default_value_t = 64)]
+    pub finality_depth: u64,
+    /// Drop messages older than this many hours (0: keep everything). A restarted engine
+    /// replays the stream, so keep what the widest rollup needs (a day).
+    #[arg(long, default_value_t = 0)]
+    pub max_age_hours: u64,
+    /// JetStream duplicate window for message ids, in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub duplicate_window_secs: u64,
 }
 
 /// Arguments of `migrate`.
@@ -100,6 +138,14 @@ pub struct RunArgs {
     /// `chainflow migrate --postgres URL` first).
     #[arg(long, value_name = "URL")]
     pub postgres: Option<String>,
+    /// Read chain events from NATS JetStream at this URL (see `publish-heads`) instead of
+    /// the chains or the devnet.
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
+    /// Also publish every output change to NATS JetStream at this URL
+    /// (subjects chainflow.out.<output>).
+    #[arg(long, value_name = "URL")]
+    pub egress: Option<String>,
     /// Devnet seed.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -166,6 +212,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
         }
         Command::Run(run_args) => run(run_args, timely_args),
         Command::Migrate(args) => migrate(args),
+        Command::PublishHeads(args) => publish_heads(args),
     }
 }
 
@@ -220,6 +267,16 @@ fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
         let mut ch = config.sinks.clickhouse.take().unwrap_or_default();
         ch.url = url;
         config.sinks.clickhouse = Some(ch);
+    }
+    if let Some(url) = args.nats {
+        let mut nats = config.nats.take().unwrap_or_default();
+        nats.url = url;
+        config.nats = Some(nats);
+    }
+    if let Some(url) = args.egress {
+        let mut egress = config.sinks.nats.take().unwrap_or_default();
+        egress.url = url;
+        config.sinks.nats = Some(egress);
     }
     if let Some(url) = args.rpc {
         let mut chain = ChainConfig::new(url);
@@ -282,6 +339,9 @@ fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
     let mut probes: Vec<Option<NodeProbe>> = config.chains.iter().map(|_| None).collect();
     let mut starts: BTreeMap<usize, u64> = BTreeMap::new();
     let mut stateful: Vec<(Box<dyn Sink>, Vec<OutputSpec>)> = Vec::new();
+    // With NATS ingress epochs are stream sequences: the run replays the stream from its
+    // first message and every sink skips the epochs it holds.
+    let ingress = config.nats.is_some();
     if let Some(ch) = &config.sinks.clickhouse {
         let specs = specs_for("clickhouse", &ch.outputs);
         let client = ch.client();
@@ -301,11 +361,19 @@ fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
         sink.settle(Duration::from_secs(30))?;
         settings.start_epoch = settings.start_epoch.max(sink.next_epoch(&specs)?);
         tracing::info!(url = %ch.url, database = %ch.database, "writing to ClickHouse");
-        let plans = plan_restart(&mut sink, &specs, &config.chains, &mut probes, &mut starts)?;
-        if plans.is_empty() {
-            stateful.push((Box::new(sink), specs));
+        if ingress {
+            let committed = committed_epochs(&mut sink)?;
+            stateful.push((
+                Box::new(SkipCommitted::new(Box::new(sink), committed)),
+                specs,
+            ));
         } else {
-            stateful.push((Box::new(Reconcile::new(sink, &plans)), specs));
+            let plans = plan_restart(&mut sink, &specs, &config.chains, &mut probes, &mut starts)?;
+            if plans.is_empty() {
+                stateful.push((Box::new(sink), specs));
+            } else {
+                stateful.push((Box::new(Reconcile::new(sink, &plans)), specs));
+            }
         }
     }
     if let Some(pg) = &config.sinks.postgres {
@@ -317,12 +385,29 @@ fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
             )
         })?;
         settings.start_epoch = settings.start_epoch.max(sink.next_epoch()?);
-        let plans = plan_restart(&mut sink, &specs, &config.chains, &mut probes, &mut starts)?;
-        if plans.is_empty() {
-            stateful.push((Box::new(sink), specs));
+        if ingress {
+            let committed = committed_epochs(&mut sink)?;
+            stateful.push((
+                Box::new(SkipCommitted::new(Box::new(sink), committed)),
+                specs,
+            ));
         } else {
-            stateful.push((Box::new(Reconcile::new(sink, &plans)), specs));
+            let plans = plan_restart(&mut sink, &specs, &config.chains, &mut probes, &mut starts)?;
+            if plans.is_empty() {
+                stateful.push((Box::new(sink), specs));
+            } else {
+                stateful.push((Box::new(Reconcile::new(sink, &plans)), specs));
+            }
         }
+    }
+    if let Some(egress) = &config.sinks.nats {
+        let specs = specs_for("nats", &egress.outputs);
+        let sink = EgressSink::open(egress.clone(), &specs)?;
+        // Its last stored epoch is published again (deduplicated): the run starts there.
+        if let Some(last) = sink.committed().values().copied().max() {
+            settings.start_epoch = settings.start_epoch.max(last);
+        }
+        stateful.push((Box::new(sink), specs));
     }
     // Every chain restarts at the earliest block any sink needs.
     for (i, from) in starts {
@@ -351,14 +436,19 @@ fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
         )));
     }
     let sinks = routed;
-    tracing::info!(
-        start_epoch = settings.start_epoch,
-        "epochs of this run start here"
-    );
-    let source: Box<dyn Iterator<Item = Result<SourceEvent, SourceError>>> = if config
-        .chains
-        .is_empty()
+    let mut nats_ingress = None;
+    let source: Box<dyn Iterator<Item = Result<SourceEvent, SourceError>>> = if let Some(nats) =
+        &config.nats
     {
+        let (handle, source) = Ingress::start(
+            nats,
+            Arc::clone(&control.durable),
+            Arc::clone(&control.shutdown),
+        )?;
+        settings.start_epoch = handle.first_epoch;
+        nats_ingress = Some(handle);
+        Box::new(source)
+    } else if config.chains.is_empty() {
         tracing::info!(
             chain_id = config.devnet.chain_id,
             seed = config.devnet.seed,
@@ -373,7 +463,15 @@ fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
             control.shutdown.clone(),
         )?)
     };
-    let summary = engine::run(&settings, timely_config, dataflows, source, sinks, &control)?;
+    tracing::info!(
+        start_epoch = settings.start_epoch,
+        "epochs of this run start here"
+    );
+    let summary = engine::run(&settings, timely_config, dataflows, source, sinks, &control);
+    if let Some(ingress) = nats_ingress {
+        ingress.finish();
+    }
+    let summary = summary?;
     tracing::info!(
         epochs = summary.epochs,
         blocks_added = summary.blocks_added,
@@ -438,6 +536,43 @@ fn plan_restart<S: StoredState + Sink>(
         plans.insert(id, plan);
     }
     Ok(plans)
+}
+
+/// Per output, the committed upper epoch of a stateful sink.
+fn committed_epochs<S: StoredState>(sink: &mut S) -> Result<BTreeMap<String, Epoch>> {
+    Ok(sink
+        .progress()?
+        .into_iter()
+        .map(|(name, p)| (name, p.upper_epoch))
+        .collect())
+}
+
+fn publish_heads(args: PublishArgs) -> Result<()> {
+    let mut chain = ChainConfig::new(args.rpc);
+    chain.start_block = args.start_block;
+    chain.finality_depth = args.finality_depth;
+    chain
+        .validate(0)
+        .map_err(|(key, reason)| anyhow::anyhow!("--rpc ({key}): {reason}"))?;
+    let config = PublishConfig {
+        url: args.nats,
+        stream: args.stream,
+        format: args.format,
+        max_age: Duration::from_secs(args.max_age_hours * 3600),
+        duplicate_window: Duration::from_secs(args.duplicate_window_secs.max(1)),
+    };
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&shutdown);
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+        .context("cannot install the Ctrl-C handler")?;
+    let stats = Arc::new(PublishStats::default());
+    publish::run(chain, &config, shutdown, Arc::clone(&stats))?;
+    tracing::info!(
+        published = stats.published.load(Ordering::Relaxed),
+        duplicates = stats.duplicates.load(Ordering::Relaxed),
+        "publish-heads stopped"
+    );
+    Ok(())
 }
 
 fn migrate(args: MigrateArgs) -> Result<()> {

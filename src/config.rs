@@ -71,10 +71,13 @@ pub struct Config {
     /// Per output, the sinks it goes to (`gas_fees_blocks = ["clickhouse", "postgres"]`);
     /// an output not listed goes to every sink that takes it (see each sink's `outputs`).
     pub outputs: std::collections::BTreeMap<String, Vec<String>>,
+    /// NATS JetStream ingress (`[nats]`); when set, `run` reads chain events from the stream
+    /// instead of the chains or the devnet (or `--nats URL`).
+    pub nats: Option<crate::nats::NatsConfig>,
 }
 
 /// The sink names `[outputs]` may list.
-pub const SINK_NAMES: &[&str] = &["console", "jsonl", "clickhouse", "postgres"];
+pub const SINK_NAMES: &[&str] = &["console", "jsonl", "clickhouse", "postgres", "nats"];
 
 impl Config {
     /// Whether output `output` goes to the sink named `sink` by `[outputs]` (`None`: the
@@ -98,6 +101,8 @@ pub struct SinksConfig {
     pub clickhouse: Option<crate::sinks::clickhouse::ClickHouseConfig>,
     /// The PostgreSQL / TimescaleDB sink; off unless configured (or `--postgres URL`).
     pub postgres: Option<crate::sinks::postgres::PostgresConfig>,
+    /// The NATS JetStream egress of output changes; off unless configured (or `--egress URL`).
+    pub nats: Option<crate::nats::egress::EgressConfig>,
 }
 
 /// `[sinks.console]`.
@@ -207,6 +212,12 @@ impl Config {
             chain
                 .validate(i)
                 .map_err(|(key, reason)| ConfigError::Invalid { key, reason })?;
+        }
+        if self.nats.is_some() && !self.chains.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "nats".into(),
+                reason: "NATS ingress and [[chains]] are exclusive: publish the chains with `chainflow publish-heads` and let `run` read the stream".into(),
+            });
         }
         for name in &self.dataflows.enabled {
             if crate::dataflows::find(name).is_none() {

@@ -15,6 +15,7 @@
 //! - [`dataflows`]: the analysts' modules and their registry.
 //! - [`sources`]: the devnet generator and the RPC conversions.
 //! - [`sinks`]: console, JSONL and in-memory sinks.
+//! - [`nats`]: JetStream ingress (chain events) and egress (output changes).
 //! - [`config`]: TOML with environment overrides.
 
 pub mod cli;
@@ -23,6 +24,7 @@ pub mod config;
 pub mod dataflows;
 pub mod engine;
 pub mod model;
+pub mod nats;
 pub mod sinks;
 pub mod sources;
 pub mod telemetry;

@@ -146,6 +146,9 @@ pub struct RunControl {
     pub shutdown: Arc<AtomicBool>,
     /// Ingest counters.
     pub stats: Arc<IngestStats>,
+    /// The committed watermark: every epoch below it is durable in every sink (each output
+    /// handed up to it and nothing buffered). NATS ingress acknowledges messages by it.
+    pub durable: Arc<AtomicU64>,
 }
 
 /// One epoch's worth of input for the workers.
@@ -202,11 +205,26 @@ where
 
     // The sink thread: commits batches in arrival order, retrying what may succeed later.
     let sink_stop = Arc::clone(&stop);
+    let durable = Arc::clone(&control.durable);
+    // Per output, the upper of the last batch handed to the sinks.
+    let mut handed: BTreeMap<&'static str, Epoch> = dataflows
+        .iter()
+        .flat_map(|d| d.outputs())
+        .map(|s| (s.name, settings.start_epoch))
+        .collect();
     let sink_thread = thread::Builder::new()
         .name("chainflow-sinks".into())
         .spawn(move || -> Result<(u64, u64), SinkError> {
             let mut batches = 0u64;
             let mut updates = 0u64;
+            // Once nothing is buffered, every epoch below the lowest handed upper is durable.
+            let publish_durable = |sinks: &[Box<dyn Sink>], handed: &BTreeMap<&str, Epoch>| {
+                if sinks.iter().all(|s| s.flush_deadline().is_none())
+                    && let Some(low) = handed.values().copied().min()
+                {
+                    durable.fetch_max(low, Ordering::AcqRel);
+                }
+            };
             loop {
                 let deadline = sinks.iter().filter_map(|s| s.flush_deadline()).min();
                 let next = match deadline {
@@ -226,6 +244,9 @@ where
                         }
                         batches += 1;
                         updates += batch.updates.len() as u64;
+                        if let Some(h) = handed.get_mut(batch.output.name) {
+                            *h = (*h).max(batch.upper);
+                        }
                     }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -239,6 +260,7 @@ where
                         return Err(err);
                     }
                 }
+                publish_durable(&sinks, &handed);
             }
             for sink in sinks.iter_mut() {
                 if let Err(err) = sink.flush() {
@@ -249,6 +271,7 @@ where
             for sink in sinks.iter_mut() {
                 sink.close()?;
             }
+            publish_durable(&sinks, &handed);
             Ok((batches, updates))
         })
         .map_err(|e| EngineError::Runtime(format!("cannot start the sink thread: {e}")))?;
@@ -508,6 +531,34 @@ where
                 return Err(err.into());
             }
         };
+        // A source that numbers its epochs: close what is open, then this event alone at
+        // its own epoch.
+        if let Some(at) = item.epoch {
+            if !updates.is_empty() {
+                if !send(
+                    epoch,
+                    std::mem::take(&mut updates),
+                    &finalized,
+                    &fed,
+                    caught_up,
+                ) {
+                    break;
+                }
+                control.stats.epochs.fetch_add(1, Ordering::Relaxed);
+                epoch += 1;
+                sent += 1;
+                blocks_in_epoch = 0;
+            }
+            if at < epoch {
+                return Err(EngineError::Source(SourceError::Invalid {
+                    chain_id: item.finalized.map_or(0, |(c, _)| c),
+                    what: format!("epoch {at}"),
+                    reason: format!("epochs must increase; the next free one is {epoch}"),
+                }));
+            }
+            epoch = at;
+        }
+        let explicit = item.epoch.is_some();
         control.stats.record(&item.event);
         if let Some((chain, height)) = item.finalized {
             let entry = finalized.entry(chain).or_insert(height);
@@ -525,7 +576,7 @@ where
         // An event counts at least once, so a revert alone still closes an epoch.
         blocks_in_epoch += item.event.new_blocks().len().max(1);
         updates.extend(item.event.into_updates());
-        if blocks_in_epoch >= per_epoch || catching_up_ends {
+        if blocks_in_epoch >= per_epoch || catching_up_ends || explicit {
             if !send(
                 epoch,
                 std::mem::take(&mut updates),

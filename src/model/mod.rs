@@ -6,6 +6,7 @@
 //! blocks it adds enter with +1, so a sink never sees half a reorg.
 
 pub mod fees;
+pub mod serde_fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +48,7 @@ pub struct Block {
     /// Gas limit of the block.
     pub gas_limit: u64,
     /// EIP-1559 base fee per gas (0 before London).
+    #[serde(with = "serde_fmt::wei")]
     pub base_fee_per_gas: Wei,
     /// EIP-4844 blob gas used (0 before Cancun).
     pub blob_gas_used: u64,
@@ -54,6 +56,7 @@ pub struct Block {
     pub excess_blob_gas: u64,
     /// Blob base fee per blob gas derived from `excess_blob_gas` with the chain's blob
     /// parameters (0 before Cancun). Headers do not carry it; the source computes it.
+    #[serde(with = "serde_fmt::wei")]
     pub blob_base_fee: Wei,
     /// Transactions in block order.
     pub transactions: Vec<Tx>,
@@ -75,18 +78,23 @@ pub struct Tx {
     /// Recipient, `None` for contract creation.
     pub to: Option<Address>,
     /// Value transferred in wei.
+    #[serde(with = "serde_fmt::wei")]
     pub value: Wei,
     /// Gas limit of the transaction.
     pub gas_limit: u64,
     /// Receipt: gas used by the transaction.
     pub gas_used: u64,
     /// Receipt: price per gas actually paid (base fee plus effective tip).
+    #[serde(with = "serde_fmt::wei")]
     pub effective_gas_price: Wei,
     /// EIP-1559 fee cap (`None` for legacy and access-list transactions).
+    #[serde(with = "serde_fmt::opt_wei")]
     pub max_fee_per_gas: Option<Wei>,
     /// EIP-1559 tip cap (`None` for legacy and access-list transactions).
+    #[serde(with = "serde_fmt::opt_wei")]
     pub max_priority_fee_per_gas: Option<Wei>,
     /// EIP-4844 fee cap per blob gas (`None` unless a blob transaction).
+    #[serde(with = "serde_fmt::opt_wei")]
     pub max_fee_per_blob_gas: Option<Wei>,
     /// Number of blobs carried (0 unless a blob transaction).
     pub blob_count: u32,
@@ -116,6 +124,7 @@ pub struct Log {
     /// Indexed topics, topic0 first.
     pub topics: Vec<B256>,
     /// Unindexed data.
+    #[serde(with = "serde_fmt::hex_bytes")]
     pub data: Vec<u8>,
 }
 

@@ -506,6 +506,7 @@ impl Iterator for Devnet {
             event,
             finalized,
             caught_up: true,
+            epoch: None,
         }))
     }
 }

@@ -4,7 +4,7 @@
 pub mod devnet;
 pub mod rpc;
 
-use crate::model::{B256, ChainEvent, ChainId};
+use crate::model::{B256, ChainEvent, ChainId, Epoch};
 
 /// A chain event with what the source knows about finality when it emitted it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +19,10 @@ pub struct SourceEvent {
     /// A restart reconciles the sinks at the first epoch that has it (see
     /// [`crate::sinks::reconcile`]).
     pub caught_up: bool,
+    /// The epoch the event must be applied at, for sources whose epochs are part of their
+    /// data (NATS ingress: the stream sequence, so a replay reproduces them). `None`: the
+    /// engine numbers epochs itself.
+    pub epoch: Option<Epoch>,
 }
 
 /// Errors of a source.

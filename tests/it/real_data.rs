@@ -542,6 +542,7 @@ fn gas_fees_hours_and_days_of_real_mainnet_blocks_equal_sums_over_the_fixtures()
             },
             finalized: None,
             caught_up: true,
+            epoch: None,
         })
     });
     let sink = MemorySink::new();

@@ -20,6 +20,7 @@ pub mod client;
 pub mod convert;
 pub mod tracker;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -141,6 +142,17 @@ pub struct RpcSource {
 impl RpcSource {
     /// Starts following `chains`; stops when `shutdown` is set.
     pub fn start(chains: Vec<ChainConfig>, shutdown: Arc<AtomicBool>) -> Result<Self, SourceError> {
+        Self::start_resumed(chains, BTreeMap::new(), shutdown)
+    }
+
+    /// Like [`RpcSource::start`], but a chain with blocks in `resume` continues after them
+    /// (see [`ChainTracker::resume`]) instead of at `start_block` or the head: the extractor
+    /// resumes from what it published.
+    pub fn start_resumed(
+        chains: Vec<ChainConfig>,
+        mut resume: BTreeMap<crate::model::ChainId, Vec<Block>>,
+        shutdown: Arc<AtomicBool>,
+    ) -> Result<Self, SourceError> {
         let (tx, rx) = crossbeam_channel::bounded(256);
         let mut threads = Vec::new();
         let behind = chains.len();
@@ -148,9 +160,15 @@ impl RpcSource {
             let tx = tx.clone();
             let stop = Arc::clone(&shutdown);
             let name = format!("chainflow-rpc-{}", chain.label());
+            let seed = chain.id.and_then(|id| resume.remove(&id)).or_else(|| {
+                // Without a configured id, a single chain takes the single seed.
+                (resume.len() == 1)
+                    .then(|| resume.pop_first().map(|(_, b)| b))
+                    .flatten()
+            });
             let handle = std::thread::Builder::new()
                 .name(name)
-                .spawn(move || follow_chain(chain, tx, stop))
+                .spawn(move || follow_chain(chain, seed, tx, stop))
                 .map_err(|e| SourceError::Rpc {
                     chain_id: 0,
                     url: String::new(),
@@ -467,6 +485,7 @@ async fn poll_heads(
 
 fn follow_chain(
     chain: ChainConfig,
+    seed: Option<Vec<Block>>,
     out: Sender<Result<SourceEvent, SourceError>>,
     stop: Arc<AtomicBool>,
 ) {
@@ -507,7 +526,21 @@ fn follow_chain(
         window: chain.finality_depth,
         on_deep_reorg: chain.on_deep_reorg,
     });
-    let start = match chain.start_block {
+    let resumed_at = match seed {
+        Some(blocks) if blocks.first().is_some_and(|b| b.chain_id == chain_id) => {
+            let next = blocks.last().map(|b| b.number + 1);
+            if tracker.resume(blocks) { next } else { None }
+        }
+        Some(_) => {
+            return fail(SourceError::Invalid {
+                chain_id,
+                what: "resume window".into(),
+                reason: "the blocks to resume after belong to another chain".into(),
+            });
+        }
+        None => None,
+    };
+    let start = match resumed_at.or(chain.start_block) {
         Some(n) => Ok(n),
         None => rt
             .block_on(fetcher.client().latest_head())
@@ -523,6 +556,7 @@ fn follow_chain(
                 event,
                 finalized: Some((chain_id, finalized)),
                 caught_up: false,
+                epoch: None,
             };
             if let Some(prev) = held.replace(item) {
                 stopped = out.send(Ok(prev)).is_err();
@@ -553,6 +587,7 @@ fn follow_chain(
                 event,
                 finalized: Some((chain_id, tracker.finalized())),
                 caught_up: !std::mem::replace(&mut marked, true),
+                epoch: None,
             };
             if out.send(Ok(item)).is_err() {
                 return false;

@@ -145,6 +145,26 @@ impl ChainTracker {
             .map(|b| b.hash)
     }
 
+    /// Seeds the window with blocks already applied downstream (consecutive and linked,
+    /// oldest first), as a restart that resumes from published events does: the next heads
+    /// are resolved against them, so a reorg that happened meanwhile retracts exactly them.
+    /// Returns `false` (and seeds nothing) when they are not consecutive and linked.
+    pub fn resume(&mut self, blocks: Vec<Block>) -> bool {
+        let linked = blocks
+            .windows(2)
+            .all(|p| p[1].number == p[0].number + 1 && p[1].parent_hash == p[0].hash);
+        if !linked {
+            return false;
+        }
+        self.window.clear();
+        self.index.clear();
+        for b in blocks {
+            self.index.insert(b.hash, b.number);
+            self.window.push_back(b);
+        }
+        true
+    }
+
     /// Reads the node's canonical blocks from `from` up to its latest head and commits them,
     /// handing each event to `emit` as soon as its chunk is read (with the finalized height;
     /// `emit` returns `false` to stop): the start of a run that must cover a range (a backfill). A reorg during the read

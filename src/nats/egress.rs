@@ -1,0 +1,375 @@
+//! The NATS egress sink: one JSON message per key change of an output.
+//!
+//! ```text
+//!  OutputBatch [lower, upper) ─► per epoch, per key: the -old / +new pair
+//!    ─► subject chainflow.out.<output>, Nats-Msg-Id <output>:<epoch>:<key>,
+//!       headers Content-Type (output-change v1), Chainflow-Epoch
+//!       payload {"version":1,"output","key":{..},"old":{..}|null,"new":{..}|null,
+//!                "epoch","finalized":{"<chain_id>":height}}    (schemas/output_change.v1.json)
+//! ```
+//!
+//! A change is an insert (`old` null), a delete (`new` null) or an update. Every message of a
+//! batch is published asynchronously and every acknowledgement awaited before
+//! [`Sink::commit`] returns, so the engine acknowledges its ingress only after the changes
+//! are stored. The progress of an output is the epoch of its last stored message: a restart
+//! publishes that epoch again, and JetStream drops the messages already stored by their id
+//! (within the stream's duplicate window). A consumer folds changes by key and keeps, per
+//! key, the change with the highest epoch: that is idempotent, so a duplicate outside the
+//! window is harmless too. Values are encoded as in the JSONL sink: wei amounts as decimal
+//! strings, hashes and addresses as `0x`-hex.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use serde_json::{Map, Value as Json};
+
+use super::wire::CONTENT_TYPE_CHANGE;
+use super::{HEADER_EPOCH, NatsError, OUT_STREAM, output_subject};
+use crate::engine::dataflow::{OutputSpec, RowValues, Value};
+use crate::engine::keys::key_positions;
+use crate::model::{ChainId, Epoch};
+use crate::sinks::jsonl::{encode_row, encode_value};
+use crate::sinks::{OutputBatch, Result, Sink, SinkError};
+use serde::{Deserialize, Serialize};
+
+/// Egress settings (`[sinks.nats]`; `run --egress URL`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EgressConfig {
+    /// Server URL.
+    pub url: String,
+    /// Stream of output changes (created when missing, subjects `chainflow.out.>`).
+    pub stream: String,
+    /// Outputs to publish; empty: all.
+    pub outputs: Vec<String>,
+    /// Window in which JetStream drops a republished message id, in seconds.
+    pub duplicate_window_secs: u64,
+    /// Age after which the stream drops changes, in hours (0: never).
+    pub max_age_hours: u64,
+}
+
+impl Default for EgressConfig {
+    fn default() -> Self {
+        EgressConfig {
+            url: "nats://127.0.0.1:4222".into(),
+            stream: OUT_STREAM.into(),
+            outputs: Vec::new(),
+            duplicate_window_secs: 600,
+            max_age_hours: 0,
+        }
+    }
+}
+
+/// One key change of an output at one epoch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// Epoch of the change.
+    pub epoch: Epoch,
+    /// Key values, in the order of the output's key columns.
+    pub key: Vec<Value>,
+    /// The row before, `None` for an insert.
+    pub old: Option<RowValues>,
+    /// The row after, `None` for a delete.
+    pub new: Option<RowValues>,
+}
+
+/// The key changes of `batch`, in epoch then key order.
+pub fn changes(batch: &OutputBatch) -> Vec<Change> {
+    let positions = key_positions(&batch.output);
+    let mut out: Vec<Change> = Vec::new();
+    for (row, epoch, diff) in &batch.updates {
+        let key: Vec<Value> = positions
+            .iter()
+            .filter_map(|&i| row.get(i).cloned())
+            .collect();
+        let same = out
+            .last()
+            .is_some_and(|c| c.epoch == *epoch && c.key == key);
+        if !same {
+            out.push(Change {
+                epoch: *epoch,
+                key,
+                old: None,
+                new: None,
+            });
+        }
+        if let Some(change) = out.last_mut() {
+            if *diff < 0 {
+                change.old = Some(row.clone());
+            } else {
+                change.new = Some(row.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The `Nats-Msg-Id` of a change: output, epoch and key values.
+pub fn msg_id(spec: &OutputSpec, change: &Change) -> String {
+    let mut id = format!("{}:{}", spec.name, change.epoch);
+    for v in &change.key {
+        id.push(':');
+        match encode_value(v) {
+            Json::String(s) => id.push_str(&s),
+            other => id.push_str(&other.to_string()),
+        }
+    }
+    id
+}
+
+/// The JSON payload of a change (`schemas/output_change.v1.json`).
+pub fn encode_change(
+    spec: &OutputSpec,
+    change: &Change,
+    finalized: &BTreeMap<ChainId, u64>,
+) -> Vec<u8> {
+    let mut key = Map::new();
+    for (name, value) in spec.key.iter().zip(&change.key) {
+        key.insert((*name).to_string(), encode_value(value));
+    }
+    let row = |r: &Option<RowValues>| r.as_ref().map_or(Json::Null, |r| encode_row(spec, r));
+    let mut obj = Map::with_capacity(7);
+    obj.insert("version".into(), Json::from(1));
+    obj.insert("output".into(), Json::from(spec.name));
+    obj.insert("key".into(), Json::Object(key));
+    obj.insert("old".into(), row(&change.old));
+    obj.insert("new".into(), row(&change.new));
+    obj.insert("epoch".into(), Json::from(change.epoch));
+    obj.insert(
+        "finalized".into(),
+        Json::Object(
+            finalized
+                .iter()
+                .map(|(c, h)| (c.to_string(), Json::from(*h)))
+                .collect(),
+        ),
+    );
+    Json::Object(obj).to_string().into_bytes()
+}
+
+/// Publishes output changes to JetStream.
+pub struct EgressSink {
+    config: EgressConfig,
+    rt: tokio::runtime::Runtime,
+    js: jetstream::Context,
+    /// Per output, the epoch of its last stored message: epochs below it are skipped.
+    committed: BTreeMap<String, Epoch>,
+    /// Messages published, duplicates dropped by JetStream counted apart.
+    published: u64,
+    duplicates: u64,
+}
+
+impl EgressSink {
+    /// Connects, creates the stream when missing and reads each output's progress.
+    pub fn open(config: EgressConfig, specs: &[OutputSpec]) -> Result<Self, NatsError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| NatsError::js("runtime", e))?;
+        let (js, committed) = rt.block_on(async {
+            let client = super::connect(&config.url).await?;
+            let js = jetstream::new(client);
+            let stream = super::ensure_stream(
+                &js,
+                &config.stream,
+                &["chainflow.out.>".to_string()],
+                Duration::from_secs(config.max_age_hours * 3600),
+                Duration::from_secs(config.duplicate_window_secs.max(1)),
+            )
+            .await?;
+            let mut committed = BTreeMap::new();
+            for spec in specs {
+                match stream
+                    .get_last_raw_message_by_subject(&output_subject(spec.name))
+                    .await
+                {
+                    Ok(m) => {
+                        let epoch = m
+                            .headers
+                            .get(HEADER_EPOCH)
+                            .and_then(|v| v.as_str().parse::<Epoch>().ok())
+                            .unwrap_or(0);
+                        committed.insert(spec.name.to_string(), epoch);
+                    }
+                    Err(e)
+                        if e.kind()
+                            == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound => {}
+                    Err(e) => {
+                        return Err(NatsError::js(
+                            format!("reading the last change of {}", spec.name),
+                            e,
+                        ));
+                    }
+                }
+            }
+            Ok::<_, NatsError>((js, committed))
+        })?;
+        tracing::info!(url = %config.url, stream = %config.stream, ?committed, "publishing output changes to NATS");
+        Ok(EgressSink {
+            config,
+            rt,
+            js,
+            committed,
+            published: 0,
+            duplicates: 0,
+        })
+    }
+
+    /// Per output, the epoch of its last stored change (republished on restart).
+    pub fn committed(&self) -> &BTreeMap<String, Epoch> {
+        &self.committed
+    }
+
+    /// Messages stored and duplicates dropped by JetStream so far.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.published, self.duplicates)
+    }
+}
+
+impl Sink for EgressSink {
+    fn name(&self) -> &str {
+        "nats"
+    }
+
+    fn accepts(&self, output: &str) -> bool {
+        self.config.outputs.is_empty() || self.config.outputs.iter().any(|o| o == output)
+    }
+
+    fn commit(&mut self, batch: &OutputBatch) -> Result<()> {
+        let from = self.committed.get(batch.output.name).copied().unwrap_or(0);
+        let spec = batch.output;
+        let subject = output_subject(spec.name);
+        let messages: Vec<(String, Epoch, Vec<u8>)> = changes(batch)
+            .into_iter()
+            .filter(|c| c.epoch >= from)
+            .map(|c| {
+                (
+                    msg_id(&spec, &c),
+                    c.epoch,
+                    encode_change(&spec, &c, &batch.finalized),
+                )
+            })
+            .collect();
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let js = &self.js;
+        let fail = |reason: String| SinkError::Retryable {
+            sink: "nats".into(),
+            output: spec.name.into(),
+            reason,
+        };
+        let (stored, dups, last) = self.rt.block_on(async {
+            // Publish everything, then await every acknowledgement; a failure retries that
+            // message alone (its id makes a landed retry a no-op).
+            let mut pending = Vec::with_capacity(messages.len());
+            for (id, epoch, payload) in &messages {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert("Nats-Msg-Id", id.as_str());
+                headers.insert("Content-Type", CONTENT_TYPE_CHANGE);
+                headers.insert(HEADER_EPOCH, epoch.to_string().as_str());
+                let payload = bytes::Bytes::from(payload.clone());
+                let ack = js
+                    .publish_with_headers(subject.clone(), headers.clone(), payload.clone())
+                    .await;
+                pending.push((ack, headers, payload));
+            }
+            let (mut stored, mut dups) = (0u64, 0u64);
+            for (ack, headers, payload) in pending {
+                let result = match ack {
+                    Ok(f) => f.await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                let ack = match result {
+                    Ok(ack) => ack,
+                    Err(_) => super::publish_acked(js, &subject, headers, payload, 8)
+                        .await
+                        .map_err(|e| fail(e.to_string()))?,
+                };
+                if ack.duplicate {
+                    dups += 1;
+                } else {
+                    stored += 1;
+                }
+            }
+            let last = messages.last().map_or(0, |m| m.1);
+            Ok::<_, SinkError>((stored, dups, last))
+        })?;
+        self.published += stored;
+        self.duplicates += dups;
+        self.committed.insert(spec.name.to_string(), last);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn spec() -> OutputSpec {
+        crate::dataflows::registry()
+            .iter()
+            .flat_map(|d| d.outputs())
+            .find(|s| s.name == "gas_fees_minutes")
+            .unwrap()
+    }
+
+    fn row(spec: &OutputSpec, minute: u64, blocks: u64) -> RowValues {
+        spec.columns
+            .iter()
+            .map(|c| match c.name {
+                "chain_id" => Value::U64(1),
+                "minute" => Value::U64(minute),
+                "blocks" => Value::U64(blocks),
+                _ => match c.ty {
+                    crate::engine::dataflow::ColumnType::Wei => Value::Wei(u128::MAX),
+                    _ => Value::U64(0),
+                },
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_becomes_inserts_changes_and_deletes_by_key() {
+        let s = spec();
+        let batch = OutputBatch {
+            output: s,
+            lower: 5,
+            upper: 8,
+            updates: vec![
+                (row(&s, 60, 1), 5, 1),
+                (row(&s, 120, 1), 5, 1),
+                (row(&s, 60, 1), 6, -1),
+                (row(&s, 60, 2), 6, 1),
+                (row(&s, 120, 1), 7, -1),
+            ],
+            finalized: Arc::new(BTreeMap::from([(1, 3)])),
+            caught_up: true,
+            errors: Vec::new(),
+        };
+        let c = changes(&batch);
+        assert_eq!(c.len(), 4);
+        assert!(c[0].old.is_none() && c[0].new.is_some());
+        assert_eq!(c[2].epoch, 6);
+        assert_eq!(c[2].old, Some(row(&s, 60, 1)));
+        assert_eq!(c[2].new, Some(row(&s, 60, 2)));
+        assert!(c[3].new.is_none() && c[3].old.is_some());
+        assert_eq!(msg_id(&s, &c[2]), "gas_fees_minutes:6:1:60");
+        let json: Json =
+            serde_json::from_slice(&encode_change(&s, &c[2], &batch.finalized)).unwrap();
+        assert_eq!(json["key"]["minute"], 60);
+        assert_eq!(json["old"]["blocks"], 1);
+        assert_eq!(json["new"]["blocks"], 2);
+        assert_eq!(json["finalized"]["1"], 3);
+        assert_eq!(json["epoch"], 6);
+        assert!(
+            json["new"]
+                .as_object()
+                .unwrap()
+                .values()
+                .any(|v| v == &Json::String(u128::MAX.to_string()))
+        );
+    }
+}

@@ -1,0 +1,686 @@
+//! NATS ingress: the engine's source when it reads chain events from JetStream.
+//!
+//! ```text
+//!  stream CHAINFLOW_EVENTS ─► durable pull consumer (recreated at start from the stream's
+//!        │                    first message: the dataflow state is rebuilt by replay)
+//!        ▼ reader thread: decode (wire.rs) ─► ChainView::check ─► SourceEvent, epoch = seq
+//!        │   └─ bad ─► chainflow.deadletter.events (reason, original bytes), acked after
+//!        ▼ bounded channel ─► NatsSource (the iterator the engine reads)
+//!  acker thread: acks every message whose epoch the sinks have committed (RunControl::durable)
+//! ```
+//!
+//! **Deterministic epochs.** A message's epoch is its stream sequence, so a restart that
+//! replays the stream puts the same blocks at the same epochs and the dataflows produce the
+//! same updates at the same epochs; sinks skip what they already hold
+//! ([`crate::sinks::SkipCommitted`]). Gaps (dead letters, other subjects) are harmless: epochs
+//! only need to increase.
+//!
+//! **Acks.** A message is acknowledged only after every sink has committed its epoch (the
+//! engine publishes that watermark in [`crate::engine::RunControl::durable`]); a dead letter
+//! once the dead-letter stream has acknowledged it. A redelivery (ack wait passed) is
+//! recognized by its sequence and never applied twice.
+//!
+//! **Validation.** Beyond the schema ([`super::wire::ChainEventV1::check`]) every event must
+//! fit the chain as applied so far ([`ChainView`]): a commit extends the tip, a reorg or
+//! revert retracts exactly the blocks at the top (same hashes, same bodies). An event that
+//! does not is dead-lettered: applying it would corrupt every derived output.
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer};
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError};
+use futures_util::StreamExt;
+
+use super::wire::ChainEventV1;
+use super::{
+    DEADLETTER_SUBJECT, HEADER_REASON, HEADER_SEQUENCE, HEADER_SUBJECT, NatsConfig, NatsError,
+};
+use crate::model::{B256, Block, ChainEvent, ChainId, Epoch};
+use crate::sources::{SourceError, SourceEvent};
+
+/// Blocks per chain the view keeps below the tip.
+const VIEW_DEPTH: u64 = 4096;
+
+/// The canonical chain as applied by the engine, per chain: hash and body digest by height.
+#[derive(Debug, Default)]
+pub struct ChainView {
+    chains: BTreeMap<ChainId, BTreeMap<u64, (B256, u64)>>,
+}
+
+fn digest(block: &Block) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    block.hash(&mut h);
+    h.finish()
+}
+
+impl ChainView {
+    /// An empty view.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The tip of `chain` as applied.
+    pub fn tip(&self, chain: ChainId) -> Option<(u64, B256)> {
+        self.chains
+            .get(&chain)?
+            .last_key_value()
+            .map(|(n, (h, _))| (*n, *h))
+    }
+
+    /// Checks that `event` fits the chain as applied and applies it, or says why not. Heights
+    /// the view does not know (below what it has seen) are not checked.
+    pub fn apply(&mut self, chain: ChainId, event: &ChainEvent) -> Result<(), String> {
+        let known = self.chains.entry(chain).or_default();
+        let old = event.old();
+        let new = event.new_blocks();
+        // Retracted blocks must be the top of the chain, exactly.
+        if let Some(first) = old.first() {
+            let tip = known.last_key_value().map(|(n, _)| *n);
+            let last = old.last().map_or(first.number, |b| b.number);
+            if let Some(tip) = tip
+                && tip != last
+            {
+                return Err(format!(
+                    "it retracts blocks {}..={last} but the applied tip is {tip}",
+                    first.number
+                ));
+            }
+            for b in old {
+                if let Some((hash, d)) = known.get(&b.number)
+                    && (*hash != b.hash || *d != digest(b))
+                {
+                    return Err(format!(
+                        "it retracts block {} {} but {} was applied there",
+                        b.number, b.hash, hash
+                    ));
+                }
+            }
+        }
+        // Added blocks must extend what remains.
+        if let Some(first) = new.first() {
+            let below = first.number.checked_sub(1);
+            let parent = below.and_then(|n| known.get(&n));
+            let top = match old.first() {
+                Some(o) => o.number.checked_sub(1),
+                None => known.last_key_value().map(|(n, _)| *n),
+            };
+            if let Some(top) = top
+                && known.contains_key(&top)
+                && below != Some(top)
+            {
+                return Err(format!(
+                    "its first block {} does not follow the applied tip {top}",
+                    first.number
+                ));
+            }
+            if let Some((hash, _)) = parent
+                && *hash != first.parent_hash
+            {
+                return Err(format!(
+                    "block {} names parent {} but {} is applied below it",
+                    first.number, first.parent_hash, hash
+                ));
+            }
+        }
+        for b in old {
+            known.remove(&b.number);
+        }
+        for b in new {
+            known.insert(b.number, (b.hash, digest(b)));
+        }
+        if let Some((&tip, _)) = known.last_key_value() {
+            let keep = known.split_off(&tip.saturating_sub(VIEW_DEPTH));
+            *known = keep;
+        }
+        Ok(())
+    }
+}
+
+/// A message waiting for its epoch to be committed: its ack subject.
+type Pending = Arc<Mutex<BTreeMap<u64, async_nats::Subject>>>;
+
+/// Counters of the ingress.
+#[derive(Debug, Default)]
+pub struct IngressStats {
+    /// Messages turned into epochs.
+    pub events: AtomicU64,
+    /// Messages sent to the dead-letter subject.
+    pub dead_letters: AtomicU64,
+    /// Messages acknowledged.
+    pub acked: AtomicU64,
+    /// Redeliveries ignored (already taken).
+    pub redelivered: AtomicU64,
+}
+
+/// The engine's source over JetStream: an iterator of [`SourceEvent`]s whose epoch is the
+/// stream sequence.
+pub struct NatsSource {
+    events: Receiver<Result<SourceEvent, SourceError>>,
+    shutdown: Arc<AtomicBool>,
+}
+
+impl Iterator for NatsSource {
+    type Item = Result<SourceEvent, SourceError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.shutdown.load(Ordering::Relaxed) {
+                return None;
+            }
+            match self.events.recv_timeout(Duration::from_millis(100)) {
+                Ok(item) => return Some(item),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+}
+
+/// Owns the reader and acker threads; [`Ingress::finish`] acks what the sinks committed
+/// last and stops them.
+pub struct Ingress {
+    rt: Arc<tokio::runtime::Runtime>,
+    client: async_nats::Client,
+    pending: Pending,
+    durable: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    /// Counters.
+    pub stats: Arc<IngressStats>,
+    /// The first epoch the source produces (the stream's first sequence).
+    pub first_epoch: Epoch,
+}
+
+impl Ingress {
+    /// Connects, waits for the events stream, recreates the durable consumer at the stream's
+    /// first message and starts reading. `durable` is the engine's committed watermark
+    /// (epochs below it are in every sink); `shutdown` stops the source.
+    pub fn start(
+        config: &NatsConfig,
+        durable: Arc<AtomicU64>,
+        shutdown: Arc<AtomicBool>,
+    ) -> Result<(Self, NatsSource), NatsError> {
+        let rt = Arc::new(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .map_err(|e| NatsError::js("runtime", e))?,
+        );
+        let (client, js, consumer, first) = rt.block_on(open(config, &shutdown))?;
+        let stats = Arc::new(IngressStats::default());
+        let pending: Pending = Arc::new(Mutex::new(BTreeMap::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = crossbeam_channel::bounded(256);
+        let reader = {
+            let rt = Arc::clone(&rt);
+            let pending = Arc::clone(&pending);
+            let stats = Arc::clone(&stats);
+            let stop = Arc::clone(&stop);
+            let shutdown = Arc::clone(&shutdown);
+            std::thread::Builder::new()
+                .name("chainflow-nats-in".into())
+                .spawn(move || {
+                    read(ReadCtx {
+                        rt,
+                        js,
+                        consumer,
+                        pending,
+                        stats,
+                        stop,
+                        shutdown,
+                        out: tx,
+                    })
+                })
+                .map_err(|e| NatsError::js("spawn", e))?
+        };
+        let acker = {
+            let rt = Arc::clone(&rt);
+            let client = client.clone();
+            let pending = Arc::clone(&pending);
+            let durable = Arc::clone(&durable);
+            let stats = Arc::clone(&stats);
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("chainflow-nats-ack".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        ack_committed(&rt, &client, &pending, &durable, &stats);
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                })
+                .map_err(|e| NatsError::js("spawn", e))?
+        };
+        tracing::info!(url = %config.url, stream = %config.stream, consumer = %config.consumer, first_epoch = first, "reading chain events from NATS");
+        Ok((
+            Ingress {
+                rt,
+                client,
+                pending,
+                durable,
+                stop,
+                threads: vec![reader, acker],
+                stats,
+                first_epoch: first,
+            },
+            NatsSource {
+                events: rx,
+                shutdown,
+            },
+        ))
+    }
+
+    /// Acks what the sinks committed last, stops the threads and flushes the connection.
+    pub fn finish(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        ack_committed(
+            &self.rt,
+            &self.client,
+            &self.pending,
+            &self.durable,
+            &self.stats,
+        );
+        let _ = self.rt.block_on(self.client.flush());
+        tracing::info!(
+            events = self.stats.events.load(Ordering::Relaxed),
+            acked = self.stats.acked.load(Ordering::Relaxed),
+            dead_letters = self.stats.dead_letters.load(Ordering::Relaxed),
+            unacked = self
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len(),
+            "NATS ingress stopped"
+        );
+    }
+}
+
+async fn open(
+    config: &NatsConfig,
+    shutdown: &AtomicBool,
+) -> Result<
+    (
+        async_nats::Client,
+        jetstream::Context,
+        consumer::PullConsumer,
+        u64,
+    ),
+    NatsError,
+> {
+    let client = super::connect(&config.url).await?;
+    let js = jetstream::new(client.clone());
+    let mut waited = 0u32;
+    let mut stream = loop {
+        match js.get_stream(&config.stream).await {
+            Ok(s) => break s,
+            Err(e) => {
+                if shutdown.load(Ordering::Relaxed) {
+                    return Err(NatsError::js(
+                        format!("waiting for stream {}", config.stream),
+                        e,
+                    ));
+                }
+                if waited.is_multiple_of(50) {
+                    tracing::warn!(stream = %config.stream, error = %e, "events stream not there yet (start `chainflow publish-heads`); waiting");
+                }
+                waited += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    super::ensure_stream(
+        &js,
+        &config.deadletter_stream,
+        &["chainflow.deadletter.>".to_string()],
+        Duration::ZERO,
+        Duration::from_secs(config.duplicate_window_secs.max(1)),
+    )
+    .await?;
+    let info = stream
+        .info()
+        .await
+        .map_err(|e| NatsError::js(format!("info of stream {}", config.stream), e))?;
+    let first = info.state.first_sequence.max(1);
+    if first > 1 {
+        tracing::warn!(stream = %config.stream, first_sequence = first, "the stream no longer holds its first messages (retention): rows of time buckets that began before them are rebuilt from what remains");
+    }
+    // The consumer starts where the rebuild must: the stream's first message.
+    let _ = stream.delete_consumer(&config.consumer).await;
+    let consumer = stream
+        .create_consumer(consumer::pull::Config {
+            durable_name: Some(config.consumer.clone()),
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: first,
+            },
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(300),
+            max_ack_pending: 100_000,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| NatsError::js(format!("creating consumer {}", config.consumer), e))?;
+    Ok((client, js, consumer, first))
+}
+
+struct ReadCtx {
+    rt: Arc<tokio::runtime::Runtime>,
+    js: jetstream::Context,
+    consumer: consumer::PullConsumer,
+    pending: Pending,
+    stats: Arc<IngressStats>,
+    stop: Arc<AtomicBool>,
+    shutdown: Arc<AtomicBool>,
+    out: crossbeam_channel::Sender<Result<SourceEvent, SourceError>>,
+}
+
+fn fail(out: &crossbeam_channel::Sender<Result<SourceEvent, SourceError>>, reason: String) {
+    let _ = out.send(Err(SourceError::Rpc {
+        chain_id: 0,
+        url: "nats".into(),
+        method: "consume".into(),
+        reason,
+        retryable: false,
+    }));
+}
+
+fn read(ctx: ReadCtx) {
+    let mut messages = match ctx.rt.block_on(ctx.consumer.messages()) {
+        Ok(m) => m,
+        Err(e) => return fail(&ctx.out, format!("cannot pull messages: {e}")),
+    };
+    let mut view = ChainView::new();
+    let mut taken = 0u64;
+    loop {
+        if ctx.stop.load(Ordering::Relaxed) || ctx.shutdown.load(Ordering::Relaxed) {
+            return;
+        }
+        let next = ctx.rt.block_on(async {
+            tokio::time::timeout(Duration::from_millis(200), messages.next()).await
+        });
+        let message = match next {
+            Err(_) => continue,
+            Ok(None) => return fail(&ctx.out, "the consumer's message stream ended".into()),
+            Ok(Some(Err(e))) => {
+                tracing::warn!(error = %e, "pulling from NATS failed; retrying");
+                continue;
+            }
+            Ok(Some(Ok(m))) => m,
+        };
+        let seq = match message.info() {
+            Ok(info) => info.stream_sequence,
+            Err(e) => {
+                tracing::warn!(error = %e, "a message without JetStream metadata; ignored");
+                continue;
+            }
+        };
+        let Some(reply) = message.reply.clone() else {
+            continue;
+        };
+        if seq <= taken {
+            // Redelivered after the ack wait: the newest reply subject acks it.
+            ctx.stats.redelivered.fetch_add(1, Ordering::Relaxed);
+            let mut p = ctx.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(slot) = p.get_mut(&seq) {
+                *slot = reply;
+            }
+            continue;
+        }
+        taken = seq;
+        let subject = message.subject.to_string();
+        let content_type = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Content-Type"))
+            .map(|v| v.as_str().to_string());
+        let decoded = ChainEventV1::decode(content_type.as_deref(), &message.payload)
+            .map_err(|e| e.to_string())
+            .and_then(|e| {
+                let expected = super::events_subject(e.chain_id);
+                if subject != expected {
+                    return Err(format!(
+                        "an event of chain {} on subject {subject} (expected {expected})",
+                        e.chain_id
+                    ));
+                }
+                Ok(e)
+            });
+        let event = decoded.and_then(|wire| {
+            let chain = wire.chain_id;
+            let finalized = wire.finalized;
+            let event = wire.into_event();
+            view.apply(chain, &event)
+                .map_err(|why| format!("the event does not fit chain {chain} as applied: {why}"))?;
+            Ok((chain, finalized, event))
+        });
+        match event {
+            Ok((chain, finalized, event)) => {
+                ctx.pending
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(seq, reply);
+                ctx.stats.events.fetch_add(1, Ordering::Relaxed);
+                let mut item = Ok(SourceEvent {
+                    event,
+                    finalized: finalized.map(|f| (chain, f)),
+                    caught_up: true,
+                    epoch: Some(seq),
+                });
+                loop {
+                    match ctx.out.send_timeout(item, Duration::from_millis(100)) {
+                        Ok(()) => break,
+                        Err(SendTimeoutError::Timeout(back)) => {
+                            if ctx.stop.load(Ordering::Relaxed)
+                                || ctx.shutdown.load(Ordering::Relaxed)
+                            {
+                                return;
+                            }
+                            item = back;
+                        }
+                        Err(SendTimeoutError::Disconnected(_)) => return,
+                    }
+                }
+            }
+            Err(reason) => {
+                tracing::warn!(seq, %subject, %reason, "dead-lettering an ingress message");
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert(
+                    "Nats-Msg-Id",
+                    format!("deadletter-{subject}-{seq}").as_str(),
+                );
+                headers.insert(HEADER_REASON, one_line(&reason).as_str());
+                headers.insert(HEADER_SEQUENCE, seq.to_string().as_str());
+                headers.insert(HEADER_SUBJECT, subject.as_str());
+                if let Some(ct) = &content_type {
+                    headers.insert("Content-Type", ct.as_str());
+                }
+                let published = ctx.rt.block_on(super::publish_acked(
+                    &ctx.js,
+                    DEADLETTER_SUBJECT,
+                    headers,
+                    message.payload.clone(),
+                    20,
+                ));
+                if let Err(e) = published {
+                    return fail(
+                        &ctx.out,
+                        format!("cannot dead-letter message {seq} ({reason}): {e}"),
+                    );
+                }
+                ctx.stats.dead_letters.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = ctx.rt.block_on(message.ack()) {
+                    tracing::warn!(seq, error = %e, "cannot ack a dead letter; it is redelivered and dead-lettered again (deduplicated)");
+                }
+            }
+        }
+    }
+}
+
+/// Header values are one line of printable ASCII.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(1000)
+        .collect()
+}
+
+fn ack_committed(
+    rt: &tokio::runtime::Runtime,
+    client: &async_nats::Client,
+    pending: &Pending,
+    durable: &AtomicU64,
+    stats: &IngressStats,
+) {
+    let below = durable.load(Ordering::Acquire);
+    let done = {
+        let mut p = pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let rest = p.split_off(&below);
+        std::mem::replace(&mut *p, rest)
+    };
+    if done.is_empty() {
+        return;
+    }
+    let n = done.len() as u64;
+    rt.block_on(async {
+        for (_, reply) in done {
+            if let Err(e) = client
+                .publish(reply, bytes::Bytes::from_static(b"+ACK"))
+                .await
+            {
+                tracing::warn!(error = %e, "cannot ack; the message is redelivered and skipped");
+            }
+        }
+        let _ = client.flush().await;
+    });
+    stats.acked.fetch_add(n, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Address;
+
+    fn block(n: u64, parent: B256, salt: u8) -> Block {
+        Block {
+            chain_id: 1,
+            number: n,
+            hash: B256::with_last_byte(n as u8 ^ salt),
+            parent_hash: parent,
+            timestamp: n,
+            miner: Address::ZERO,
+            gas_used: 0,
+            gas_limit: 0,
+            base_fee_per_gas: 0,
+            blob_gas_used: 0,
+            excess_blob_gas: 0,
+            blob_base_fee: 0,
+            transactions: Vec::new(),
+            logs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_view_takes_consistent_events_and_names_what_does_not_fit() {
+        let mut v = ChainView::new();
+        let b1 = block(1, B256::ZERO, 0);
+        let b2 = block(2, b1.hash, 0);
+        let b3 = block(3, b2.hash, 0);
+        v.apply(
+            1,
+            &ChainEvent::Committed {
+                new: vec![b1.clone(), b2.clone()],
+            },
+        )
+        .unwrap();
+        // A gap, a wrong parent and a repeat do not fit.
+        assert!(
+            v.apply(
+                1,
+                &ChainEvent::Committed {
+                    new: vec![block(4, b3.hash, 0)]
+                }
+            )
+            .is_err()
+        );
+        assert!(
+            v.apply(
+                1,
+                &ChainEvent::Committed {
+                    new: vec![block(3, B256::ZERO, 0)]
+                }
+            )
+            .is_err()
+        );
+        assert!(
+            v.apply(
+                1,
+                &ChainEvent::Committed {
+                    new: vec![b2.clone()]
+                }
+            )
+            .is_err()
+        );
+        v.apply(
+            1,
+            &ChainEvent::Committed {
+                new: vec![b3.clone()],
+            },
+        )
+        .unwrap();
+        // A reorg must retract the top, with the applied bodies.
+        let x3 = block(3, b2.hash, 0x80);
+        assert!(
+            v.apply(
+                1,
+                &ChainEvent::Reorged {
+                    old: vec![b2.clone()],
+                    new: vec![block(2, b1.hash, 0x80)]
+                }
+            )
+            .is_err()
+        );
+        let mut fake = b3.clone();
+        fake.gas_used = 5;
+        assert!(
+            v.apply(
+                1,
+                &ChainEvent::Reorged {
+                    old: vec![fake],
+                    new: vec![x3.clone()]
+                }
+            )
+            .is_err()
+        );
+        v.apply(
+            1,
+            &ChainEvent::Reorged {
+                old: vec![b3],
+                new: vec![x3.clone()],
+            },
+        )
+        .unwrap();
+        assert_eq!(v.tip(1), Some((3, x3.hash)));
+        v.apply(1, &ChainEvent::Reverted { old: vec![x3] }).unwrap();
+        assert_eq!(v.tip(1), Some((2, b2.hash)));
+        // Another chain starts empty.
+        v.apply(
+            2,
+            &ChainEvent::Committed {
+                new: vec![block(100, B256::ZERO, 1)],
+            },
+        )
+        .unwrap();
+    }
+}

@@ -1,0 +1,217 @@
+//! NATS JetStream: chain events in (ingress), output changes out (egress).
+//!
+//! ```text
+//!  chainflow publish-heads ──► stream CHAINFLOW_EVENTS, subject chainflow.<chain_id>.events
+//!    (tracker; Nats-Msg-Id per event,           │  (file storage, retention by age)
+//!     publish acknowledged before the next)     ▼
+//!  chainflow run --nats ── durable pull consumer: epoch = stream sequence ──► engine
+//!        │  bad payload ─► chainflow.deadletter.events (reason + original bytes), then ack
+//!        │  ack once every sink has committed the message's epoch
+//!        ▼
+//!  egress sink ──► stream CHAINFLOW_OUT, subject chainflow.out.<output>: one JSON message per
+//!                  key change, Nats-Msg-Id = <output>:<epoch>:<key>
+//! ```
+//!
+//! - [`wire`]: the chain event on the wire (bincode or JSON, versioned by `Content-Type`).
+//! - [`publish`]: the extractor (`chainflow publish-heads`), resumable from the stream itself.
+//! - [`ingress`]: the engine's source: deterministic epochs, acks after commit, dead letters.
+//! - [`egress`]: the sink of output changes.
+
+pub mod egress;
+pub mod ingress;
+pub mod publish;
+pub mod wire;
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+use serde::{Deserialize, Serialize};
+
+/// Default JetStream stream of chain events.
+pub const EVENTS_STREAM: &str = "CHAINFLOW_EVENTS";
+/// Default JetStream stream of output changes.
+pub const OUT_STREAM: &str = "CHAINFLOW_OUT";
+/// Default JetStream stream of dead letters.
+pub const DEADLETTER_STREAM: &str = "CHAINFLOW_DEADLETTER";
+/// Subject of dead-lettered ingress messages.
+pub const DEADLETTER_SUBJECT: &str = "chainflow.deadletter.events";
+
+/// The subject of `chain_id`'s events.
+pub fn events_subject(chain_id: u64) -> String {
+    format!("chainflow.{chain_id}.events")
+}
+
+/// The subject of `output`'s changes.
+pub fn output_subject(output: &str) -> String {
+    format!("chainflow.out.{output}")
+}
+
+/// Header: the epoch of an egress message.
+pub const HEADER_EPOCH: &str = "Chainflow-Epoch";
+/// Header: why a message was dead-lettered.
+pub const HEADER_REASON: &str = "Chainflow-Reason";
+/// Header: the stream sequence of a dead-lettered message.
+pub const HEADER_SEQUENCE: &str = "Chainflow-Stream-Sequence";
+/// Header: the subject of a dead-lettered message.
+pub const HEADER_SUBJECT: &str = "Chainflow-Subject";
+
+/// NATS ingress settings (`[nats]` in the config; `run --nats URL`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NatsConfig {
+    /// Server URL, `nats://host:4222`.
+    pub url: String,
+    /// Stream of chain events.
+    pub stream: String,
+    /// Durable consumer name of the engine.
+    pub consumer: String,
+    /// Stream of dead letters (created when missing).
+    pub deadletter_stream: String,
+    /// Age after which the events stream drops messages, in hours (0: never). A restart
+    /// replays the stream from its first message, so keep what the widest rollup needs.
+    pub max_age_hours: u64,
+    /// Window in which JetStream drops a republished message id, in seconds.
+    pub duplicate_window_secs: u64,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        NatsConfig {
+            url: "nats://127.0.0.1:4222".into(),
+            stream: EVENTS_STREAM.into(),
+            consumer: "chainflow-engine".into(),
+            deadletter_stream: DEADLETTER_STREAM.into(),
+            max_age_hours: 0,
+            duplicate_window_secs: 120,
+        }
+    }
+}
+
+/// Errors of the NATS parts.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NatsError {
+    /// The server cannot be reached or refused the connection.
+    #[error("cannot connect to NATS at {url}: {reason}")]
+    Connect {
+        /// Server URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// A JetStream request failed.
+    #[error("NATS JetStream {what} failed: {reason}")]
+    JetStream {
+        /// What was being done.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl NatsError {
+    pub(crate) fn js(what: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        NatsError::JetStream {
+            what: what.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// Connects to `url` (retrying the first connection for up to 10 s).
+pub async fn connect(url: &str) -> Result<async_nats::Client, NatsError> {
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let options = async_nats::ConnectOptions::new()
+            .name("chainflow")
+            .connection_timeout(Duration::from_secs(5));
+        match options.connect(url).await {
+            Ok(c) => return Ok(c),
+            Err(e) if attempt < 10 => {
+                tracing::warn!(url, attempt, error = %e, "cannot connect to NATS, retrying");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+            }
+            Err(e) => {
+                return Err(NatsError::Connect {
+                    url: url.to_string(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+}
+
+/// Gets stream `name`, creating it with `subjects` (file storage) when missing and adding any
+/// subject of `subjects` it lacks.
+pub async fn ensure_stream(
+    js: &jetstream::Context,
+    name: &str,
+    subjects: &[String],
+    max_age: Duration,
+    duplicate_window: Duration,
+) -> Result<stream::Stream, NatsError> {
+    match js.get_stream(name).await {
+        Ok(mut s) => {
+            let info = s
+                .info()
+                .await
+                .map_err(|e| NatsError::js(format!("info of stream {name}"), e))?;
+            let mut config = info.config.clone();
+            let missing: Vec<&String> = subjects
+                .iter()
+                .filter(|s| !config.subjects.contains(s))
+                .collect();
+            if !missing.is_empty() {
+                config.subjects.extend(missing.into_iter().cloned());
+                js.update_stream(config)
+                    .await
+                    .map_err(|e| NatsError::js(format!("adding subjects to stream {name}"), e))?;
+            }
+            Ok(s)
+        }
+        Err(_) => js
+            .get_or_create_stream(stream::Config {
+                name: name.to_string(),
+                subjects: subjects.to_vec(),
+                storage: stream::StorageType::File,
+                retention: stream::RetentionPolicy::Limits,
+                max_age,
+                duplicate_window,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| NatsError::js(format!("creating stream {name}"), e)),
+    }
+}
+
+/// Publishes and waits for the acknowledgement, retrying with backoff (up to `attempts`;
+/// the message id makes a retry of a message that did land a no-op). Returns the ack.
+pub async fn publish_acked(
+    js: &jetstream::Context,
+    subject: &str,
+    headers: async_nats::HeaderMap,
+    payload: bytes::Bytes,
+    attempts: u32,
+) -> Result<jetstream::publish::PublishAck, NatsError> {
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let result = match js
+            .publish_with_headers(subject.to_string(), headers.clone(), payload.clone())
+            .await
+        {
+            Ok(ack) => ack.await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match result {
+            Ok(ack) => return Ok(ack),
+            Err(e) if attempt < attempts => {
+                let delay = Duration::from_millis((50u64 << attempt.min(7)).min(5_000));
+                tracing::warn!(subject, attempt, error = %e, ?delay, "publish not acknowledged, retrying");
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(NatsError::js(format!("publish to {subject}"), e)),
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! The ingress wire format: one chain event per NATS message, versioned by its
+//! `Content-Type` header, in bincode 2 (compact, the default) or JSON (any language).
+//!
+//! ```text
+//!  Content-Type: application/vnd.chainflow.chain-event.v1+bincode   (or +json)
+//!  Nats-Msg-Id:  <chain_id>-<kind>-<keccak256 of the old and new block hashes>
+//!  payload:      ChainEventV1 { version: 1, chain_id, kind, old: [Block], new: [Block],
+//!                               finalized: height | null }
+//! ```
+//!
+//! The JSON form is specified by `schemas/chain_event.v1.json`: hashes and addresses are
+//! `0x`-hex strings, wei amounts decimal strings, log data `0x`-hex. A message without a
+//! `Content-Type` is read as JSON when it starts with `{`, else as bincode. Decoding is pure
+//! and never panics: a payload that does not decode, or decodes to an event that breaks the
+//! rules in [`ChainEventV1::check`], is an [`WireError`] and goes to the dead-letter subject.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Block, ChainEvent, ChainId};
+
+/// The schema version this build writes and reads.
+pub const VERSION: u32 = 1;
+/// `Content-Type` of a bincode chain event.
+pub const CONTENT_TYPE_BINCODE: &str = "application/vnd.chainflow.chain-event.v1+bincode";
+/// `Content-Type` of a JSON chain event.
+pub const CONTENT_TYPE_JSON: &str = "application/vnd.chainflow.chain-event.v1+json";
+/// `Content-Type` of an egress output change.
+pub const CONTENT_TYPE_CHANGE: &str = "application/vnd.chainflow.output-change.v1+json";
+
+/// How chain events are encoded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// bincode 2, standard configuration (varint integers).
+    #[default]
+    Bincode,
+    /// JSON as in `schemas/chain_event.v1.json`.
+    Json,
+}
+
+impl Format {
+    /// The `Content-Type` header of this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Bincode => CONTENT_TYPE_BINCODE,
+            Format::Json => CONTENT_TYPE_JSON,
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "bincode" => Ok(Format::Bincode),
+            "json" => Ok(Format::Json),
+            other => Err(format!("unknown format '{other}' (bincode or json)")),
+        }
+    }
+}
+
+/// The kind of a chain event on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// New blocks extend the tip.
+    Committed,
+    /// `old` left the canonical chain, `new` replaced it.
+    Reorged,
+    /// `old` left the canonical chain with no replacement.
+    Reverted,
+}
+
+/// One chain event as published: version 1 of the ingress schema.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainEventV1 {
+    /// Schema version, always [`VERSION`].
+    pub version: u32,
+    /// Chain the blocks belong to.
+    pub chain_id: ChainId,
+    /// What changed.
+    pub kind: Kind,
+    /// Blocks that left the canonical chain, oldest first.
+    #[serde(default)]
+    pub old: Vec<Block>,
+    /// Blocks that joined it, oldest first.
+    #[serde(default)]
+    pub new: Vec<Block>,
+    /// The chain's finalized height when the event was read, when known.
+    #[serde(default)]
+    pub finalized: Option<u64>,
+}
+
+/// Why a message is not a valid chain event.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WireError {
+    /// The `Content-Type` names a format or version this build does not read.
+    #[error("unsupported content type '{0}'")]
+    ContentType(String),
+    /// The payload does not decode.
+    #[error("payload does not decode as {format:?}: {reason}")]
+    Decode {
+        /// Format tried.
+        format: Format,
+        /// Decoder's message.
+        reason: String,
+    },
+    /// The payload decodes but breaks a rule of the schema.
+    #[error("invalid chain event: {0}")]
+    Invalid(String),
+}
+
+impl ChainEventV1 {
+    /// The wire form of `event` on `chain_id`.
+    pub fn from_event(chain_id: ChainId, event: ChainEvent, finalized: Option<u64>) -> Self {
+        let (kind, old, new) = match event {
+            ChainEvent::Committed { new } => (Kind::Committed, Vec::new(), new),
+            ChainEvent::Reorged { old, new } => (Kind::Reorged, old, new),
+            ChainEvent::Reverted { old } => (Kind::Reverted, old, Vec::new()),
+        };
+        ChainEventV1 {
+            version: VERSION,
+            chain_id,
+            kind,
+            old,
+            new,
+            finalized,
+        }
+    }
+
+    /// The model event (after [`ChainEventV1::check`]).
+    pub fn into_event(self) -> ChainEvent {
+        match self.kind {
+            Kind::Committed => ChainEvent::Committed { new: self.new },
+            Kind::Reorged => ChainEvent::Reorged {
+                old: self.old,
+                new: self.new,
+            },
+            Kind::Reverted => ChainEvent::Reverted { old: self.old },
+        }
+    }
+
+    /// Checks the rules a decoder cannot: the version, the blocks of the kind present, every
+    /// block on `chain_id`, each list consecutive and linked by parent hash, and a reorg's
+    /// new branch starting where its old one did or below.
+    pub fn check(&self) -> Result<(), WireError> {
+        let bad = |m: String| Err(WireError::Invalid(m));
+        if self.version != VERSION {
+            return bad(format!(
+                "version {} (this build reads {VERSION})",
+                self.version
+            ));
+        }
+        match self.kind {
+            Kind::Committed if self.new.is_empty() || !self.old.is_empty() => {
+                return bad("committed needs new blocks and no old ones".into());
+            }
+            Kind::Reorged if self.new.is_empty() || self.old.is_empty() => {
+                return bad("reorged needs old and new blocks".into());
+            }
+            Kind::Reverted if self.old.is_empty() || !self.new.is_empty() => {
+                return bad("reverted needs old blocks and no new ones".into());
+            }
+            _ => {}
+        }
+        for (what, list) in [("old", &self.old), ("new", &self.new)] {
+            for b in list {
+                if b.chain_id != self.chain_id {
+                    return bad(format!(
+                        "{what} block {} is on chain {}, the event on {}",
+                        b.number, b.chain_id, self.chain_id
+                    ));
+                }
+            }
+            for pair in list.windows(2) {
+                if pair[1].number != pair[0].number + 1 || pair[1].parent_hash != pair[0].hash {
+                    return bad(format!(
+                        "{what} blocks {} and {} are not consecutive and linked",
+                        pair[0].number, pair[1].number
+                    ));
+                }
+            }
+        }
+        if let (Some(o), Some(n)) = (self.old.first(), self.new.first())
+            && (n.number != o.number || n.parent_hash != o.parent_hash)
+        {
+            return bad(format!(
+                "the new branch starts at {} on {}, the old one at {} on {}",
+                n.number, n.parent_hash, o.number, o.parent_hash
+            ));
+        }
+        Ok(())
+    }
+
+    /// The `Nats-Msg-Id`: chain, kind and a digest of every old and new block hash, so a
+    /// republish of the same event is deduplicated by JetStream.
+    pub fn msg_id(&self) -> String {
+        let mut bytes = Vec::with_capacity(32 * (self.old.len() + self.new.len()) + 1);
+        for b in &self.old {
+            bytes.extend_from_slice(b.hash.as_slice());
+        }
+        bytes.push(b'|');
+        for b in &self.new {
+            bytes.extend_from_slice(b.hash.as_slice());
+        }
+        let kind = match self.kind {
+            Kind::Committed => "committed",
+            Kind::Reorged => "reorged",
+            Kind::Reverted => "reverted",
+        };
+        format!(
+            "{}-{kind}-{}",
+            self.chain_id,
+            alloy_primitives::keccak256(&bytes)
+        )
+    }
+
+    /// Encodes the event in `format`.
+    pub fn encode(&self, format: Format) -> Result<Vec<u8>, WireError> {
+        match format {
+            Format::Bincode => bincode::serde::encode_to_vec(self, bincode::config::standard())
+                .map_err(|e| WireError::Decode {
+                    format,
+                    reason: e.to_string(),
+                }),
+            Format::Json => serde_json::to_vec(self).map_err(|e| WireError::Decode {
+                format,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// Decodes and checks a payload whose `Content-Type` is `content_type`.
+    pub fn decode(content_type: Option<&str>, payload: &[u8]) -> Result<Self, WireError> {
+        let format = match content_type.map(str::trim) {
+            Some(CONTENT_TYPE_BINCODE) => Format::Bincode,
+            Some(CONTENT_TYPE_JSON) | Some("application/json") => Format::Json,
+            Some(other) => return Err(WireError::ContentType(other.to_string())),
+            None if payload.first() == Some(&b'{') => Format::Json,
+            None => Format::Bincode,
+        };
+        let event: ChainEventV1 = match format {
+            Format::Bincode => {
+                let (event, read) =
+                    bincode::serde::decode_from_slice(payload, bincode::config::standard())
+                        .map_err(|e| WireError::Decode {
+                            format,
+                            reason: e.to_string(),
+                        })?;
+                if read != payload.len() {
+                    return Err(WireError::Decode {
+                        format,
+                        reason: format!("{} bytes left over", payload.len() - read),
+                    });
+                }
+                event
+            }
+            Format::Json => serde_json::from_slice(payload).map_err(|e| WireError::Decode {
+                format,
+                reason: e.to_string(),
+            })?,
+        };
+        event.check()?;
+        Ok(event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Address, B256, Log, Tx};
+
+    fn block(n: u64, parent: B256, salt: u8) -> Block {
+        Block {
+            chain_id: 7,
+            number: n,
+            hash: B256::with_last_byte(n as u8 ^ salt),
+            parent_hash: parent,
+            timestamp: 1_700_000_000 + n * 12,
+            miner: Address::with_last_byte(9),
+            gas_used: 21_000,
+            gas_limit: 30_000_000,
+            base_fee_per_gas: u128::from(u64::MAX) * 3,
+            blob_gas_used: 131_072,
+            excess_blob_gas: 0,
+            blob_base_fee: 1,
+            transactions: vec![Tx {
+                hash: B256::with_last_byte(200),
+                index: 0,
+                tx_type: 2,
+                from: Address::with_last_byte(1),
+                to: None,
+                value: u128::MAX,
+                gas_limit: 21_000,
+                gas_used: 21_000,
+                effective_gas_price: 7,
+                max_fee_per_gas: Some(10),
+                max_priority_fee_per_gas: Some(2),
+                max_fee_per_blob_gas: None,
+                blob_count: 0,
+                success: true,
+            }],
+            logs: vec![Log {
+                tx_index: 0,
+                log_index: 0,
+                tx_hash: B256::with_last_byte(200),
+                address: Address::with_last_byte(3),
+                topics: vec![B256::with_last_byte(4)],
+                data: vec![0xde, 0xad, 0x01],
+            }],
+        }
+    }
+
+    fn reorg() -> ChainEventV1 {
+        let a = block(10, B256::with_last_byte(99), 0);
+        let old = vec![
+            block(11, a.hash, 0),
+            block(12, block(11, a.hash, 0).hash, 0),
+        ];
+        let n11 = block(11, a.hash, 0x40);
+        let new = vec![n11.clone(), block(12, n11.hash, 0x40)];
+        ChainEventV1::from_event(7, ChainEvent::Reorged { old, new }, Some(3))
+    }
+
+    #[test]
+    fn both_formats_round_trip_exactly() {
+        let e = reorg();
+        for format in [Format::Bincode, Format::Json] {
+            let bytes = e.encode(format).unwrap();
+            let back = ChainEventV1::decode(Some(format.content_type()), &bytes).unwrap();
+            assert_eq!(back, e, "{format:?}");
+            // Without a content type the first byte decides.
+            assert_eq!(ChainEventV1::decode(None, &bytes).unwrap(), e);
+        }
+        let json = String::from_utf8(e.encode(Format::Json).unwrap()).unwrap();
+        // Amounts above 2^53 are strings, bytes are hex.
+        assert!(
+            json.contains(&format!("\"value\":\"{}\"", u128::MAX)),
+            "{json}"
+        );
+        assert!(json.contains("\"data\":\"0xdead01\""), "{json}");
+        assert!(json.contains("\"kind\":\"reorged\""), "{json}");
+        assert!(
+            e.encode(Format::Bincode).unwrap().len() * 2 < json.len(),
+            "bincode is compact"
+        );
+    }
+
+    #[test]
+    fn garbage_truncated_and_inconsistent_payloads_are_errors() {
+        let bytes = reorg().encode(Format::Bincode).unwrap();
+        for cut in [0, 1, 5, bytes.len() / 2, bytes.len() - 1] {
+            let err = ChainEventV1::decode(Some(CONTENT_TYPE_BINCODE), &bytes[..cut]);
+            assert!(
+                matches!(err, Err(WireError::Decode { .. })),
+                "cut {cut}: {err:?}"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(ChainEventV1::decode(Some(CONTENT_TYPE_BINCODE), &longer).is_err());
+        assert!(ChainEventV1::decode(Some(CONTENT_TYPE_JSON), b"{\"version\":1").is_err());
+        assert!(matches!(
+            ChainEventV1::decode(Some("text/plain"), b"hello"),
+            Err(WireError::ContentType(_))
+        ));
+        let mut e = reorg();
+        e.new.swap(0, 1);
+        let bytes = e.encode(Format::Json).unwrap();
+        assert!(matches!(
+            ChainEventV1::decode(None, &bytes),
+            Err(WireError::Invalid(_))
+        ));
+        let mut e = reorg();
+        e.kind = Kind::Committed;
+        assert!(e.check().is_err());
+        let mut e = reorg();
+        e.new[0].chain_id = 8;
+        assert!(e.check().is_err());
+        let mut e = reorg();
+        e.version = 2;
+        assert!(e.check().is_err());
+    }
+
+    #[test]
+    fn message_ids_depend_on_chain_kind_and_hashes() {
+        let e = reorg();
+        assert_eq!(e.msg_id(), reorg().msg_id());
+        assert!(e.msg_id().starts_with("7-reorged-0x"));
+        let mut other = reorg();
+        other.new.pop();
+        assert_ne!(other.msg_id(), e.msg_id());
+        let mut other = reorg();
+        other.chain_id = 8;
+        assert_ne!(other.msg_id(), e.msg_id());
+    }
+}
