@@ -74,6 +74,9 @@ pub struct PublishArgs {
     /// JetStream stream of chain events (created when missing).
     #[arg(long, default_value = crate::nats::EVENTS_STREAM)]
     pub stream: String,
+    /// First token of the subject: events go to <prefix>.<chain_id>.events.
+    #[arg(long, default_value = crate::nats::SUBJECT_PREFIX)]
+    pub subject_prefix: String,
     /// Payload format: bincode (compact) or json (schemas/chain_event.v1.json).
     #[arg(long, default_value = "bincode")]
     pub format: crate::nats::wire::Format,
@@ -557,6 +560,7 @@ fn publish_heads(args: PublishArgs) -> Result<()> {
     let config = PublishConfig {
         url: args.nats,
         stream: args.stream,
+        subject_prefix: args.subject_prefix,
         format: args.format,
         max_age: Duration::from_secs(args.max_age_hours * 3600),
         duplicate_window: Duration::from_secs(args.duplicate_window_secs.max(1)),

@@ -39,8 +39,10 @@ use serde::{Deserialize, Serialize};
 pub struct EgressConfig {
     /// Server URL.
     pub url: String,
-    /// Stream of output changes (created when missing, subjects `chainflow.out.>`).
+    /// Stream of output changes (created when missing, subjects `<prefix>.out.>`).
     pub stream: String,
+    /// First token of the subjects: changes go to `<prefix>.out.<output>`.
+    pub subject_prefix: String,
     /// Outputs to publish; empty: all.
     pub outputs: Vec<String>,
     /// Window in which JetStream drops a republished message id, in seconds.
@@ -54,6 +56,7 @@ impl Default for EgressConfig {
         EgressConfig {
             url: "nats://127.0.0.1:4222".into(),
             stream: OUT_STREAM.into(),
+            subject_prefix: super::SUBJECT_PREFIX.into(),
             outputs: Vec::new(),
             duplicate_window_secs: 600,
             max_age_hours: 0,
@@ -74,35 +77,29 @@ pub struct Change {
     pub new: Option<RowValues>,
 }
 
-/// The key changes of `batch`, in epoch then key order.
+/// The key changes of `batch`, in epoch then key order. (A batch lists an epoch's
+/// retractions before its insertions, so the two halves of a change are not adjacent.)
 pub fn changes(batch: &OutputBatch) -> Vec<Change> {
     let positions = key_positions(&batch.output);
-    let mut out: Vec<Change> = Vec::new();
+    let mut out: BTreeMap<(Epoch, Vec<Value>), Change> = BTreeMap::new();
     for (row, epoch, diff) in &batch.updates {
         let key: Vec<Value> = positions
             .iter()
             .filter_map(|&i| row.get(i).cloned())
             .collect();
-        let same = out
-            .last()
-            .is_some_and(|c| c.epoch == *epoch && c.key == key);
-        if !same {
-            out.push(Change {
-                epoch: *epoch,
-                key,
-                old: None,
-                new: None,
-            });
-        }
-        if let Some(change) = out.last_mut() {
-            if *diff < 0 {
-                change.old = Some(row.clone());
-            } else {
-                change.new = Some(row.clone());
-            }
+        let change = out.entry((*epoch, key.clone())).or_insert_with(|| Change {
+            epoch: *epoch,
+            key,
+            old: None,
+            new: None,
+        });
+        if *diff < 0 {
+            change.old = Some(row.clone());
+        } else {
+            change.new = Some(row.clone());
         }
     }
-    out
+    out.into_values().collect()
 }
 
 /// The `Nats-Msg-Id` of a change: output, epoch and key values.
@@ -173,7 +170,7 @@ impl EgressSink {
             let stream = super::ensure_stream(
                 &js,
                 &config.stream,
-                &["chainflow.out.>".to_string()],
+                &[format!("{}.out.>", config.subject_prefix)],
                 Duration::from_secs(config.max_age_hours * 3600),
                 Duration::from_secs(config.duplicate_window_secs.max(1)),
             )
@@ -181,7 +178,7 @@ impl EgressSink {
             let mut committed = BTreeMap::new();
             for spec in specs {
                 match stream
-                    .get_last_raw_message_by_subject(&output_subject(spec.name))
+                    .get_last_raw_message_by_subject(&output_subject(&config.subject_prefix, spec.name))
                     .await
                 {
                     Ok(m) => {
@@ -239,7 +236,7 @@ impl Sink for EgressSink {
     fn commit(&mut self, batch: &OutputBatch) -> Result<()> {
         let from = self.committed.get(batch.output.name).copied().unwrap_or(0);
         let spec = batch.output;
-        let subject = output_subject(spec.name);
+        let subject = output_subject(&self.config.subject_prefix, spec.name);
         let messages: Vec<(String, Epoch, Vec<u8>)> = changes(batch)
             .into_iter()
             .filter(|c| c.epoch >= from)
@@ -338,24 +335,29 @@ mod tests {
             output: s,
             lower: 5,
             upper: 8,
+            // As the engine orders them: per epoch, retractions before insertions.
             updates: vec![
                 (row(&s, 60, 1), 5, 1),
                 (row(&s, 120, 1), 5, 1),
                 (row(&s, 60, 1), 6, -1),
+                (row(&s, 120, 1), 6, -1),
                 (row(&s, 60, 2), 6, 1),
-                (row(&s, 120, 1), 7, -1),
+                (row(&s, 120, 3), 6, 1),
+                (row(&s, 120, 3), 7, -1),
             ],
             finalized: Arc::new(BTreeMap::from([(1, 3)])),
             caught_up: true,
             errors: Vec::new(),
         };
         let c = changes(&batch);
-        assert_eq!(c.len(), 4);
+        assert_eq!(c.len(), 5);
         assert!(c[0].old.is_none() && c[0].new.is_some());
         assert_eq!(c[2].epoch, 6);
         assert_eq!(c[2].old, Some(row(&s, 60, 1)));
         assert_eq!(c[2].new, Some(row(&s, 60, 2)));
-        assert!(c[3].new.is_none() && c[3].old.is_some());
+        assert_eq!(c[3].old, Some(row(&s, 120, 1)));
+        assert_eq!(c[3].new, Some(row(&s, 120, 3)));
+        assert!(c[4].new.is_none() && c[4].old.is_some());
         assert_eq!(msg_id(&s, &c[2]), "gas_fees_minutes:6:1:60");
         let json: Json =
             serde_json::from_slice(&encode_change(&s, &c[2], &batch.finalized)).unwrap();

@@ -37,9 +37,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError};
 use futures_util::StreamExt;
 
 use super::wire::ChainEventV1;
-use super::{
-    DEADLETTER_SUBJECT, HEADER_REASON, HEADER_SEQUENCE, HEADER_SUBJECT, NatsConfig, NatsError,
-};
+use super::{HEADER_REASON, HEADER_SEQUENCE, HEADER_SUBJECT, NatsConfig, NatsError};
 use crate::model::{B256, Block, ChainEvent, ChainId, Epoch};
 use crate::sources::{SourceError, SourceEvent};
 
@@ -217,6 +215,7 @@ impl Ingress {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = crossbeam_channel::bounded(256);
         let reader = {
+            let prefix = config.subject_prefix.clone();
             let rt = Arc::clone(&rt);
             let pending = Arc::clone(&pending);
             let stats = Arc::clone(&stats);
@@ -226,6 +225,7 @@ impl Ingress {
                 .name("chainflow-nats-in".into())
                 .spawn(move || {
                     read(ReadCtx {
+                        prefix,
                         rt,
                         js,
                         consumer,
@@ -338,7 +338,7 @@ async fn open(
     super::ensure_stream(
         &js,
         &config.deadletter_stream,
-        &["chainflow.deadletter.>".to_string()],
+        &[format!("{}.deadletter.>", config.subject_prefix)],
         Duration::ZERO,
         Duration::from_secs(config.duplicate_window_secs.max(1)),
     )
@@ -370,6 +370,7 @@ async fn open(
 }
 
 struct ReadCtx {
+    prefix: String,
     rt: Arc<tokio::runtime::Runtime>,
     js: jetstream::Context,
     consumer: consumer::PullConsumer,
@@ -442,7 +443,7 @@ fn read(ctx: ReadCtx) {
         let decoded = ChainEventV1::decode(content_type.as_deref(), &message.payload)
             .map_err(|e| e.to_string())
             .and_then(|e| {
-                let expected = super::events_subject(e.chain_id);
+                let expected = super::events_subject(&ctx.prefix, e.chain_id);
                 if subject != expected {
                     return Err(format!(
                         "an event of chain {} on subject {subject} (expected {expected})",
@@ -502,7 +503,7 @@ fn read(ctx: ReadCtx) {
                 }
                 let published = ctx.rt.block_on(super::publish_acked(
                     &ctx.js,
-                    DEADLETTER_SUBJECT,
+                    &super::deadletter_subject(&ctx.prefix),
                     headers,
                     message.payload.clone(),
                     20,

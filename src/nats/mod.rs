@@ -33,17 +33,26 @@ pub const EVENTS_STREAM: &str = "CHAINFLOW_EVENTS";
 pub const OUT_STREAM: &str = "CHAINFLOW_OUT";
 /// Default JetStream stream of dead letters.
 pub const DEADLETTER_STREAM: &str = "CHAINFLOW_DEADLETTER";
-/// Subject of dead-lettered ingress messages.
-pub const DEADLETTER_SUBJECT: &str = "chainflow.deadletter.events";
+/// Default first token of every subject.
+pub const SUBJECT_PREFIX: &str = "chainflow";
 
-/// The subject of `chain_id`'s events.
-pub fn events_subject(chain_id: u64) -> String {
-    format!("chainflow.{chain_id}.events")
+/// The subject of `chain_id`'s events: `<prefix>.<chain_id>.events`.
+pub fn events_subject(prefix: &str, chain_id: u64) -> String {
+    format!("{prefix}.{chain_id}.events")
 }
 
-/// The subject of `output`'s changes.
-pub fn output_subject(output: &str) -> String {
-    format!("chainflow.out.{output}")
+/// The subject of `output`'s changes: `<prefix>.out.<output>`.
+pub fn output_subject(prefix: &str, output: &str) -> String {
+    format!("{prefix}.out.{output}")
+}
+
+/// The subject of dead-lettered ingress messages: `<prefix>.deadletter.events`.
+pub fn deadletter_subject(prefix: &str) -> String {
+    format!("{prefix}.deadletter.events")
+}
+
+fn default_prefix() -> String {
+    SUBJECT_PREFIX.to_string()
 }
 
 /// Header: the epoch of an egress message.
@@ -65,6 +74,10 @@ pub struct NatsConfig {
     pub stream: String,
     /// Durable consumer name of the engine.
     pub consumer: String,
+    /// First token of the subjects (`chainflow`): `<prefix>.<chain_id>.events`,
+    /// `<prefix>.deadletter.events`.
+    #[serde(default = "default_prefix")]
+    pub subject_prefix: String,
     /// Stream of dead letters (created when missing).
     pub deadletter_stream: String,
     /// Age after which the events stream drops messages, in hours (0: never). A restart
@@ -80,6 +93,7 @@ impl Default for NatsConfig {
             url: "nats://127.0.0.1:4222".into(),
             stream: EVENTS_STREAM.into(),
             consumer: "chainflow-engine".into(),
+            subject_prefix: default_prefix(),
             deadletter_stream: DEADLETTER_STREAM.into(),
             max_age_hours: 0,
             duplicate_window_secs: 120,

@@ -32,6 +32,8 @@ pub struct PublishConfig {
     pub url: String,
     /// Stream of chain events.
     pub stream: String,
+    /// First token of the subject: events go to `<prefix>.<chain_id>.events`.
+    pub subject_prefix: String,
     /// Payload format.
     pub format: Format,
     /// Age after which the stream drops messages (zero: never).
@@ -54,11 +56,11 @@ pub struct PublishStats {
 /// below the tip are known or the stream begins. Empty when nothing was published.
 pub async fn published_window(
     stream: &stream::Stream,
+    subject: &str,
     chain_id: ChainId,
     depth: u64,
 ) -> Result<Vec<Block>, NatsError> {
-    let subject = events_subject(chain_id);
-    let last = match stream.get_last_raw_message_by_subject(&subject).await {
+    let last = match stream.get_last_raw_message_by_subject(subject).await {
         Ok(m) => m,
         Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
             return Ok(Vec::new());
@@ -83,7 +85,7 @@ pub async fn published_window(
                 .get("Content-Type")
                 .map(|v| v.as_str().to_string());
             match ChainEventV1::decode(content_type.as_deref(), &m.payload) {
-                Ok(e) => {
+                Ok(e) if e.chain_id == chain_id => {
                     // New blocks first: a height a reorg replaced is decided by its new block.
                     for b in e.new {
                         decided.entry(b.number).or_insert(Some(b));
@@ -91,6 +93,13 @@ pub async fn published_window(
                     for b in e.old {
                         decided.entry(b.number).or_insert(None);
                     }
+                }
+                Ok(e) => {
+                    tracing::warn!(
+                        seq = m.sequence,
+                        chain = e.chain_id,
+                        "skipping another chain's event while resuming"
+                    );
                 }
                 Err(err) => {
                     tracing::warn!(seq = m.sequence, error = %err, "skipping an undecodable message while resuming");
@@ -156,7 +165,7 @@ pub fn run(
         .enable_all()
         .build()?;
     let chain_id = NodeProbe::connect(&chain)?.chain_id();
-    let subject = events_subject(chain_id);
+    let subject = events_subject(&config.subject_prefix, chain_id);
     let (js, window) = rt.block_on(async {
         let client = super::connect(&config.url).await?;
         let js = jetstream::new(client);
@@ -168,7 +177,7 @@ pub fn run(
             config.duplicate_window,
         )
         .await?;
-        let window = published_window(&stream, chain_id, chain.finality_depth).await?;
+        let window = published_window(&stream, &subject, chain_id, chain.finality_depth).await?;
         Ok::<_, NatsError>((js, window))
     })?;
     let mut resume = BTreeMap::new();

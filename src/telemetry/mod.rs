@@ -1,4 +1,5 @@
-//! Structured logs to standard error, filtered by `RUST_LOG` (default `info`).
+//! Structured logs to standard error, filtered by `RUST_LOG` (default `info`); colours only
+//! when standard error is a terminal (log files stay greppable).
 
 use tracing_subscriber::EnvFilter;
 
@@ -8,6 +9,7 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }

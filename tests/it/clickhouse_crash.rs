@@ -59,7 +59,7 @@ fn spawn(config: &Path, log: &Path) -> Child {
 }
 
 /// One step of the storm: a block with a few transactions, or a reorg of depth 1..=64.
-fn storm_step(anvil: &Anvil, rng: &mut Rng, salt: u64) -> bool {
+pub(crate) fn storm_step(anvil: &Anvil, rng: &mut Rng, salt: u64) -> bool {
     if rng.below(10) < 7 {
         block_with_txs(anvil, salt, rng.below(4) as usize);
         false

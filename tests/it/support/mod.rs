@@ -5,5 +5,6 @@
 
 pub mod anvil;
 pub mod clickhouse;
+pub mod nats;
 pub mod node_oracle;
 pub mod postgres;

@@ -1,0 +1,412 @@
+//! anvil -> `chainflow publish-heads` -> NATS JetStream -> `chainflow run --nats` -> sinks
+//! (PostgreSQL, ClickHouse) and the NATS egress: exact under a reorg storm, under kill -9 of
+//! either process at random points, and with garbage injected into the stream.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chainflow::dataflows::gas_fees::GasFees;
+use chainflow::engine::dataflow::{Dataflow, OutputSpec, Value};
+use chainflow::nats::wire::{CONTENT_TYPE_BINCODE, CONTENT_TYPE_JSON, ChainEventV1, Format};
+
+use crate::clickhouse_crash::storm_step;
+use crate::clickhouse_sink::outputs_converge;
+use crate::rpc::{block_with_txs, replacements};
+use crate::support::anvil::{Anvil, AnvilOpts, Rng};
+use crate::support::nats::{self as sn, Names};
+use crate::support::node_oracle::gas_fees_all_from_node;
+use crate::support::postgres::{rows, schema};
+
+fn specs() -> Vec<OutputSpec> {
+    GasFees.outputs()
+}
+
+fn spawn(args: &[String], log: &Path) -> Child {
+    let log = std::fs::File::create(log).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_chainflow"))
+        .args(args)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+fn engine_args(config: &Path) -> Vec<String> {
+    vec![
+        "run".into(),
+        "--config".into(),
+        config.display().to_string(),
+    ]
+}
+
+fn write_config(dir: &Path, names: &Names, sinks: &str) -> PathBuf {
+    let path = dir.join("chainflow.toml");
+    let text = format!(
+        "{}\n[sinks.console]\nenabled = false\n\n{sinks}\n",
+        names.toml()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn pg_toml(pg: &chainflow::sinks::postgres::PostgresConfig) -> String {
+    format!(
+        "[sinks.postgres]\nurl = \"{}\"\nschema = \"{}\"\nbatch_ms = 50\n",
+        pg.url, pg.schema
+    )
+}
+
+fn log_of(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// The node's recompute of every output, as the readers return them.
+fn want(anvil: &Anvil) -> BTreeMap<&'static str, BTreeMap<Vec<Value>, isize>> {
+    gas_fees_all_from_node(&anvil.http_url(), 0)
+        .values()
+        .into_iter()
+        .map(|(name, rows)| (name, rows.into_iter().map(|r| (r, 1)).collect()))
+        .collect()
+}
+
+/// Waits until folding the egress stream gives the node's state for every output.
+fn egress_converges(names: &Names, anvil: &Anvil, what: &str) -> usize {
+    let started = Instant::now();
+    loop {
+        let want = want(anvil);
+        let mut total = 0;
+        let mut diff = None;
+        for spec in specs() {
+            let (got, read) = sn::fold_egress(names, &spec);
+            total += read;
+            if got != want[spec.name] && diff.is_none() {
+                let extra: Vec<_> = got
+                    .iter()
+                    .filter(|(k, _)| !want[spec.name].contains_key(*k))
+                    .take(2)
+                    .collect();
+                let missing: Vec<_> = want[spec.name]
+                    .iter()
+                    .filter(|(k, _)| !got.contains_key(*k))
+                    .take(2)
+                    .collect();
+                diff = Some(format!(
+                    "{}: {} rows, want {}; extra {extra:?}; missing {missing:?}",
+                    spec.name,
+                    got.len(),
+                    want[spec.name].len()
+                ));
+            }
+        }
+        match diff {
+            None => return total,
+            Some(d) if started.elapsed() > Duration::from_secs(30) => {
+                panic!("{what}: the folded egress differs from the node: {d}")
+            }
+            Some(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// Waits until the engine has acknowledged every message of the events stream.
+fn all_acked(names: &Names, what: &str) {
+    let started = Instant::now();
+    loop {
+        let (pending, ack_pending) = sn::consumer_backlog(names);
+        if pending == 0 && ack_pending == 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{what}: {pending} messages not delivered, {ack_pending} not acknowledged"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn dead_letters(names: &Names) -> Vec<(String, async_nats::HeaderMap, Vec<u8>)> {
+    sn::messages(&names.dead)
+}
+
+fn stop(mut child: Child, log: &Path) {
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{}", log_of(log));
+}
+
+#[test]
+fn nats_ingress_and_egress_stay_exact_through_a_reorg_storm() {
+    let names = sn::names("storm");
+    let pg = schema("nats_storm");
+    let ch = crate::support::clickhouse::database("nats_storm");
+    let anvil = Anvil::with(AnvilOpts::default());
+    anvil.ensure_log_contract();
+    for i in 0..40 {
+        block_with_txs(&anvil, i, (i % 4) as usize);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sinks = format!(
+        "{}\n[sinks.clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\nbatch_ms = 100\n",
+        pg_toml(&pg),
+        ch.url,
+        ch.database
+    );
+    let config = write_config(dir.path(), &names, &sinks);
+    // JSON on the wire for this run: the engine reads both formats.
+    let mut publish = names.publish_args(&anvil.ws_url());
+    publish.extend(["--format".to_string(), "json".to_string()]);
+    let (plog, elog) = (
+        dir.path().join("publish.log"),
+        dir.path().join("engine.log"),
+    );
+    let publisher = spawn(&publish, &plog);
+    let engine = std::sync::Mutex::new(spawn(&engine_args(&config), &elog));
+    let running = || engine.lock().unwrap().try_wait().unwrap().is_none();
+
+    let mut rng = Rng(0x6a75);
+    let mut reorgs = 0;
+    for step in 0..150 {
+        reorgs += u64::from(storm_step(&anvil, &mut rng, 10_000 + step));
+        std::thread::sleep(Duration::from_millis(rng.below(30)));
+    }
+    assert!(reorgs >= 20, "only {reorgs} reorgs");
+    outputs_converge(
+        &|s| rows(&pg, s),
+        &anvil,
+        &running,
+        "postgres after the storm",
+    );
+    outputs_converge(
+        &|s| crate::support::clickhouse::current(&ch, s),
+        &anvil,
+        &running,
+        "clickhouse after the storm",
+    );
+    let changes = egress_converges(&names, &anvil, "egress after the storm");
+    all_acked(&names, "after the storm");
+    assert!(
+        dead_letters(&names).is_empty(),
+        "a consistent stream has no dead letters"
+    );
+    let events = sn::messages(&names.events);
+    // Every event is JSON as asked, and reorgs were published as reorgs.
+    assert!(
+        events
+            .iter()
+            .all(|(_, h, _)| h.get("Content-Type").map(|v| v.as_str()) == Some(CONTENT_TYPE_JSON))
+    );
+    let reorged = events
+        .iter()
+        .filter(|(_, h, p)| {
+            let ct = h.get("Content-Type").map(|v| v.as_str().to_string());
+            !ChainEventV1::decode(ct.as_deref(), p)
+                .unwrap()
+                .old
+                .is_empty()
+        })
+        .count();
+    assert!(reorged >= 20, "{reorged} reorg events in the stream");
+    eprintln!(
+        "nats storm: {reorgs} reorgs, {} events, {reorged} with retractions, {changes} egress changes, head {}",
+        events.len(),
+        anvil.head_number()
+    );
+    stop(engine.into_inner().unwrap(), &elog);
+    let mut publisher = publisher;
+    publisher.kill().unwrap();
+    publisher.wait().unwrap();
+}
+
+#[test]
+fn kill_9_of_extractor_and_engine_loses_nothing_and_applies_nothing_twice() {
+    let names = sn::names("kill9");
+    let pg = schema("nats_kill9");
+    let anvil = Anvil::with(AnvilOpts::default());
+    anvil.ensure_log_contract();
+    for i in 0..40 {
+        block_with_txs(&anvil, i, (i % 4) as usize);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &names, &pg_toml(&pg));
+    let publish = names.publish_args(&anvil.ws_url());
+    let mut rng = Rng(0x9c1d);
+    let (mut reorgs, mut salt) = (0u64, 200_000u64);
+    const RUNS: usize = 4;
+    let mut logs = Vec::new();
+    for run in 0..RUNS {
+        let plog = dir.path().join(format!("publish{run}.log"));
+        let elog = dir.path().join(format!("engine{run}.log"));
+        let mut publisher = Some(spawn(&publish, &plog));
+        let mut engine = Some(spawn(&engine_args(&config), &elog));
+        // The storm runs; each process dies without warning at its own random point.
+        let started = Instant::now();
+        let kill_publisher = Duration::from_millis(300 + rng.below(2_500));
+        let kill_engine = Duration::from_millis(300 + rng.below(2_500));
+        let kill = |child: Option<Child>, log: &Path| {
+            if let Some(mut child) = child {
+                assert!(child.try_wait().unwrap().is_none(), "{}", log_of(log));
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+            }
+        };
+        while publisher.is_some() || engine.is_some() {
+            salt += 1;
+            reorgs += u64::from(storm_step(&anvil, &mut rng, salt));
+            std::thread::sleep(Duration::from_millis(rng.below(40)));
+            if started.elapsed() > kill_publisher {
+                kill(publisher.take(), &plog);
+            }
+            if started.elapsed() > kill_engine {
+                kill(engine.take(), &elog);
+            }
+        }
+        // The chain moves on (and sometimes shrinks) while both are down.
+        if rng.below(3) == 0 {
+            anvil.rpc("anvil_rollback", serde_json::json!([1 + rng.below(5)]));
+        }
+        for _ in 0..rng.below(6) {
+            salt += 1;
+            reorgs += u64::from(storm_step(&anvil, &mut rng, salt));
+        }
+        logs.push((plog, elog));
+    }
+    assert!(reorgs >= 10, "only {reorgs} reorgs");
+    let (plog, elog) = (
+        dir.path().join("publish.log"),
+        dir.path().join("engine.log"),
+    );
+    let publisher = spawn(&publish, &plog);
+    let engine = std::sync::Mutex::new(spawn(&engine_args(&config), &elog));
+    let running = || engine.lock().unwrap().try_wait().unwrap().is_none();
+    // More blocks and a reorg after the restarts.
+    for i in 0..5 {
+        block_with_txs(&anvil, 900_000 + i, 2);
+    }
+    anvil.reorg(3, &replacements(&anvil, 3, 950_000));
+    outputs_converge(&|s| rows(&pg, s), &anvil, &running, "after the kills");
+    egress_converges(&names, &anvil, "egress after the kills");
+    all_acked(&names, "after the kills");
+    // No message lost or applied twice: every event of the stream fit the chain as applied
+    // (a republished or missing event would not, and would be dead-lettered).
+    assert!(
+        dead_letters(&names).is_empty(),
+        "dead letters: {:?}",
+        dead_letters(&names)
+            .iter()
+            .map(|(_, h, _)| h.get("Chainflow-Reason").map(|v| v.to_string()))
+            .collect::<Vec<_>>()
+    );
+    let resumed = logs
+        .iter()
+        .skip(1)
+        .filter(|(p, _)| log_of(p).contains("resuming after the last published event"))
+        .count();
+    assert!(resumed >= 1, "no extractor resumed from the stream");
+    let events = sn::messages(&names.events).len();
+    eprintln!(
+        "nats kill -9: {RUNS} runs, {reorgs} reorgs, {events} events, {resumed} extractor resumes, head {}",
+        anvil.head_number()
+    );
+    stop(engine.into_inner().unwrap(), &elog);
+    let mut publisher = publisher;
+    publisher.kill().unwrap();
+    publisher.wait().unwrap();
+}
+
+#[test]
+fn garbage_and_truncated_messages_go_to_the_dead_letter_subject() {
+    let names = sn::names("garbage");
+    let pg = schema("nats_garbage");
+    let anvil = Anvil::with(AnvilOpts::default());
+    anvil.ensure_log_contract();
+    for i in 0..20 {
+        block_with_txs(&anvil, i, (i % 3) as usize);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &names, &pg_toml(&pg));
+    let (plog, elog) = (
+        dir.path().join("publish.log"),
+        dir.path().join("engine.log"),
+    );
+    let publisher = spawn(&names.publish_args(&anvil.ws_url()), &plog);
+    let engine = std::sync::Mutex::new(spawn(&engine_args(&config), &elog));
+    let running = || engine.lock().unwrap().try_wait().unwrap().is_none();
+    outputs_converge(&|s| rows(&pg, s), &anvil, &running, "before the garbage");
+
+    // A valid event to mutilate: the last one published.
+    let chain = anvil.chain_id();
+    let subject = format!("{}.{chain}.events", names.prefix);
+    let events = sn::messages(&names.events);
+    let (_, headers, last) = events.last().unwrap().clone();
+    let ct = headers.get("Content-Type").unwrap().to_string();
+    assert_eq!(ct, CONTENT_TYPE_BINCODE);
+    let valid = ChainEventV1::decode(Some(&ct), &last).unwrap();
+    // Decodes, but does not fit the chain as applied: a repeat of a committed block.
+    let repeat = valid.encode(Format::Json).unwrap();
+    // Decodes, but belongs to another chain than its subject says.
+    let mut other = valid.clone();
+    other.chain_id = chain + 1;
+    for b in other.new.iter_mut().chain(other.old.iter_mut()) {
+        b.chain_id = chain + 1;
+    }
+    let garbage: Vec<(&str, Vec<u8>)> = vec![
+        (CONTENT_TYPE_BINCODE, b"\xff\xfe garbage \x00\x01".to_vec()),
+        (CONTENT_TYPE_BINCODE, last[..last.len() / 2].to_vec()),
+        (CONTENT_TYPE_JSON, b"{\"version\":1,\"chain_id\":".to_vec()),
+        (CONTENT_TYPE_JSON, b"[1,2,3]".to_vec()),
+        ("text/plain", b"hello".to_vec()),
+        (CONTENT_TYPE_JSON, repeat),
+        (CONTENT_TYPE_BINCODE, other.encode(Format::Bincode).unwrap()),
+    ];
+    sn::rt().block_on(async {
+        let js = sn::js().await;
+        for (i, (ct, payload)) in garbage.iter().enumerate() {
+            let mut h = async_nats::HeaderMap::new();
+            h.insert("Content-Type", *ct);
+            h.insert("Nats-Msg-Id", format!("garbage-{i}").as_str());
+            js.publish_with_headers(subject.clone(), h, payload.clone().into())
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    });
+    // The chain goes on, with a reorg, and the engine keeps up.
+    for i in 0..5 {
+        block_with_txs(&anvil, 500 + i, 2);
+    }
+    anvil.reorg(2, &replacements(&anvil, 2, 600));
+    outputs_converge(&|s| rows(&pg, s), &anvil, &running, "after the garbage");
+    all_acked(&names, "after the garbage");
+    let dead = dead_letters(&names);
+    assert_eq!(dead.len(), garbage.len(), "one dead letter per bad message");
+    for ((_, h, payload), (_, sent)) in dead.iter().zip(&garbage) {
+        assert_eq!(payload, sent, "the dead letter keeps the original bytes");
+        let reason = h.get("Chainflow-Reason").unwrap().to_string();
+        assert!(!reason.is_empty());
+        assert_eq!(h.get("Chainflow-Subject").unwrap().as_str(), subject);
+        assert!(h.get("Chainflow-Stream-Sequence").is_some());
+    }
+    let reasons: Vec<String> = dead
+        .iter()
+        .map(|(_, h, _)| h.get("Chainflow-Reason").unwrap().to_string())
+        .collect();
+    assert!(reasons[4].contains("content type"), "{reasons:?}");
+    assert!(reasons[5].contains("does not fit"), "{reasons:?}");
+    assert!(reasons[6].contains("subject"), "{reasons:?}");
+    let log = log_of(&elog);
+    assert!(log.contains("dead-lettering"), "{log}");
+    stop(engine.into_inner().unwrap(), &elog);
+    let log = log_of(&elog);
+    assert!(
+        log.contains(&format!("dead_letters={}", garbage.len())),
+        "{log}"
+    );
+    let mut publisher = publisher;
+    publisher.kill().unwrap();
+    publisher.wait().unwrap();
+}
