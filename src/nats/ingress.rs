@@ -30,7 +30,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer};
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError};
@@ -248,9 +248,23 @@ impl Ingress {
             std::thread::Builder::new()
                 .name("chainflow-nats-ack".into())
                 .spawn(move || {
+                    let mut logged = (Instant::now(), 0u64);
                     while !stop.load(Ordering::Relaxed) {
                         ack_committed(&rt, &client, &pending, &durable, &stats);
                         std::thread::sleep(Duration::from_millis(20));
+                        // The counters, every 10 s while something moves.
+                        let events = stats.events.load(Ordering::Relaxed);
+                        if logged.0.elapsed() > Duration::from_secs(10) && events != logged.1 {
+                            logged = (Instant::now(), events);
+                            tracing::info!(
+                                events,
+                                acked = stats.acked.load(Ordering::Relaxed),
+                                dead_letters = stats.dead_letters.load(Ordering::Relaxed),
+                                redelivered = stats.redelivered.load(Ordering::Relaxed),
+                                committed_below = durable.load(Ordering::Relaxed),
+                                "NATS ingress"
+                            );
+                        }
                     }
                 })
                 .map_err(|e| NatsError::js("spawn", e))?

@@ -172,3 +172,41 @@ fn list_prints_outputs_and_columns() {
     assert!(text.contains("output gas_fees_days  key (chain_id, bucket_start)"));
     assert!(text.contains("base_fee_avg"));
 }
+
+#[test]
+fn publish_heads_and_nats_ingress_refuse_bad_settings_clearly() {
+    let out = bin()
+        .args(["publish-heads", "--rpc", "localhost:8545"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not an http(s) or ws(s) URL"), "{err}");
+    let out = bin()
+        .args([
+            "publish-heads",
+            "--rpc",
+            "ws://127.0.0.1:1",
+            "--format",
+            "xml",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown format 'xml'"), "{err}");
+    // NATS ingress and [[chains]] are exclusive.
+    let out = bin()
+        .args([
+            "run",
+            "--nats",
+            "nats://127.0.0.1:4222",
+            "--rpc",
+            "ws://127.0.0.1:8545",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("exclusive"), "{err}");
+}
