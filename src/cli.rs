@@ -406,9 +406,10 @@ fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
     if let Some(egress) = &config.sinks.nats {
         let specs = specs_for("nats", &egress.outputs);
         let sink = EgressSink::open(egress.clone(), &specs)?;
-        // Its last stored epoch is published again (deduplicated): the run starts there.
+        // New epochs must not reuse a stored message id. (With NATS ingress the epochs are
+        // the stream's and replay identically: the start is set from the stream below.)
         if let Some(last) = sink.committed().values().copied().max() {
-            settings.start_epoch = settings.start_epoch.max(last);
+            settings.start_epoch = settings.start_epoch.max(last + 1);
         }
         stateful.push((Box::new(sink), specs));
     }

@@ -17,6 +17,11 @@
 //! key, the change with the highest epoch: that is idempotent, so a duplicate outside the
 //! window is harmless too. Values are encoded as in the JSONL sink: wei amounts as decimal
 //! strings, hashes and addresses as `0x`-hex.
+//!
+//! Exactly once holds end to end with NATS ingress, whose epochs replay identically. With an
+//! RPC source a restart rebuilds from the sinks' safe block at new epochs: the egress then
+//! republishes the rebuilt rows as inserts (a folding consumer ends with the right rows), but a
+//! row that vanished while the engine was down is not retracted on the egress.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

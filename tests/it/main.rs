@@ -15,4 +15,5 @@ mod postgres_sink;
 mod real_data;
 mod rpc;
 mod rpc_errors;
+mod schemas;
 mod support;
