@@ -441,9 +441,13 @@ fn read(ctx: ReadCtx) {
         if seq <= taken {
             // Redelivered after the ack wait: the newest reply subject acks it.
             ctx.stats.redelivered.fetch_add(1, Ordering::Relaxed);
-            let mut p = ctx.pending.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(slot) = p.get_mut(&seq) {
-                *slot = reply;
+            let waiting = {
+                let mut p = ctx.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                p.get_mut(&seq).map(|slot| *slot = reply).is_some()
+            };
+            if !waiting {
+                // Committed (or dead-lettered) and acked, but the ack was lost: ack again.
+                let _ = ctx.rt.block_on(message.ack());
             }
             continue;
         }
