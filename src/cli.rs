@@ -60,6 +60,49 @@ pub enum Command {
     /// Follow a chain over JSON-RPC and publish its events to NATS JetStream (resumes from
     /// what the stream holds).
     PublishHeads(PublishArgs),
+    /// Replay the blocks FROM..=TO of a node through the dataflows into the configured sinks,
+    /// in batches (one epoch per batch); resumable; --follow goes on with the live head.
+    ///
+    /// timely flags pass through as for `run`.
+    Replay(ReplayArgs),
+}
+
+/// Arguments of `replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// JSON-RPC node.
+    #[arg(long, value_name = "URL")]
+    pub rpc: String,
+    /// First block of the range.
+    #[arg(long, value_name = "A")]
+    pub from: u64,
+    /// Last block of the range (default: the node's head at start).
+    #[arg(long, value_name = "B")]
+    pub to: Option<u64>,
+    /// At the end of the range, follow the live head (no gap, no overlap).
+    #[arg(long)]
+    pub follow: bool,
+    /// Blocks per epoch while replaying (live heads are one epoch each).
+    #[arg(long, default_value_t = 100)]
+    pub blocks_per_epoch: usize,
+    /// Blocks fetched concurrently.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// TOML config file (sinks, dataflows).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Write the outputs to ClickHouse at this HTTP URL.
+    #[arg(long, value_name = "URL")]
+    pub clickhouse: Option<String>,
+    /// Write the outputs to PostgreSQL / TimescaleDB.
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
+    /// Publish the output changes to NATS JetStream.
+    #[arg(long, value_name = "URL")]
+    pub egress: Option<String>,
+    /// Write every update as a JSON line to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub jsonl: Option<PathBuf>,
 }
 
 /// Arguments of `publish-heads`.
@@ -198,7 +241,7 @@ pub fn split_timely_args(args: &[String]) -> (Vec<String>, Vec<String>) {
 
 /// Runs the command line `args` (program name first).
 pub fn main(args: Vec<String>) -> Result<()> {
-    let is_run = args.get(1).is_some_and(|a| a == "run");
+    let is_run = args.get(1).is_some_and(|a| a == "run" || a == "replay");
     let (ours, timely_args) = if is_run {
         split_timely_args(&args)
     } else {
@@ -216,6 +259,7 @@ pub fn main(args: Vec<String>) -> Result<()> {
         Command::Run(run_args) => run(run_args, timely_args),
         Command::Migrate(args) => migrate(args),
         Command::PublishHeads(args) => publish_heads(args),
+        Command::Replay(args) => replay(args, timely_args),
     }
 }
 
@@ -244,7 +288,47 @@ pub fn list() -> String {
     out
 }
 
+/// What `replay` adds to `run`.
+struct ReplayPlan {
+    from: u64,
+    to: Option<u64>,
+    follow: bool,
+    blocks_per_epoch: usize,
+    concurrency: usize,
+}
+
+fn replay(args: ReplayArgs, timely_args: Vec<String>) -> Result<()> {
+    if let Some(to) = args.to
+        && to < args.from
+    {
+        bail!("--to {to} is below --from {}", args.from);
+    }
+    let run_args = RunArgs {
+        config: args.config,
+        jsonl: args.jsonl,
+        rpc: Some(args.rpc),
+        start_block: Some(args.from),
+        clickhouse: args.clickhouse,
+        postgres: args.postgres,
+        egress: args.egress,
+        quiet: true,
+        ..RunArgs::default()
+    };
+    let plan = ReplayPlan {
+        from: args.from,
+        to: args.to,
+        follow: args.follow,
+        blocks_per_epoch: args.blocks_per_epoch.max(1),
+        concurrency: args.concurrency.max(1),
+    };
+    run_with(run_args, timely_args, Some(plan))
+}
+
 fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
+    run_with(args, timely_args, None)
+}
+
+fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>) -> Result<()> {
     let mut config = Config::load(args.config.as_deref())?;
     if let Some(n) = args.max_blocks {
         config.devnet.max_blocks = Some(n);
@@ -287,6 +371,32 @@ fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
         config.chains = vec![chain];
     } else if args.start_block.is_some() {
         bail!("--start-block needs --rpc");
+    }
+    // A replay: a bounded range (unless it follows on), read concurrently, in batches.
+    let mut replay_end = None;
+    if let Some(plan) = &replay {
+        let end = match plan.to {
+            Some(to) => to,
+            None => {
+                let chain = config.chains.first().context("replay needs a chain")?;
+                let probe = NodeProbe::connect(chain)?;
+                probe.head()?.context("the node has no blocks")?
+            }
+        };
+        replay_end = Some(end);
+        for chain in &mut config.chains {
+            chain.end_block = (!plan.follow).then_some(end);
+            chain.max_concurrency = plan.concurrency;
+        }
+        config.engine.blocks_per_epoch = plan.blocks_per_epoch;
+        config.engine.batch_until_caught_up = true;
+        tracing::info!(
+            from = plan.from,
+            to = end,
+            follow = plan.follow,
+            blocks_per_epoch = plan.blocks_per_epoch,
+            "replaying a range"
+        );
     }
     config.validate()?;
 
@@ -471,7 +581,18 @@ fn run(args: RunArgs, timely_args: Vec<String>) -> Result<()> {
         start_epoch = settings.start_epoch,
         "epochs of this run start here"
     );
+    let progress = match (&replay, replay_end) {
+        (Some(plan), Some(end)) => Some(crate::progress::Progress::start(
+            Arc::clone(&control.stats),
+            plan.from,
+            end,
+        )),
+        _ => None,
+    };
     let summary = engine::run(&settings, timely_config, dataflows, source, sinks, &control);
+    if let Some(progress) = progress {
+        progress.finish();
+    }
     if let Some(ingress) = nats_ingress {
         ingress.finish();
     }

@@ -25,6 +25,7 @@ pub mod dataflows;
 pub mod engine;
 pub mod model;
 pub mod nats;
+pub mod progress;
 pub mod sinks;
 pub mod sources;
 pub mod telemetry;

@@ -50,6 +50,10 @@ pub struct EngineSettings {
     pub blocks_per_epoch: usize,
     /// First epoch of the run.
     pub start_epoch: Epoch,
+    /// Batch `blocks_per_epoch` only until the source has caught up, then one epoch per
+    /// event (a replay that follows the head on: a live head waits for no other).
+    #[serde(skip)]
+    pub batch_until_caught_up: bool,
 }
 
 impl Default for EngineSettings {
@@ -59,6 +63,7 @@ impl Default for EngineSettings {
             channel_capacity: 64,
             blocks_per_epoch: 1,
             start_epoch: 1,
+            batch_until_caught_up: false,
         }
     }
 }
@@ -103,6 +108,8 @@ pub struct IngestStats {
     pub last_reorg_depth: AtomicU64,
     /// Height of the latest canonical head.
     pub head: AtomicU64,
+    /// Updates committed to the sinks (counted once per batch, not per sink).
+    pub committed_updates: AtomicU64,
 }
 
 impl IngestStats {
@@ -206,6 +213,7 @@ where
     // The sink thread: commits batches in arrival order, retrying what may succeed later.
     let sink_stop = Arc::clone(&stop);
     let durable = Arc::clone(&control.durable);
+    let stats = Arc::clone(&control.stats);
     // Per output, the upper of the last batch handed to the sinks.
     let mut handed: BTreeMap<&'static str, Epoch> = dataflows
         .iter()
@@ -244,6 +252,9 @@ where
                         }
                         batches += 1;
                         updates += batch.updates.len() as u64;
+                        stats
+                            .committed_updates
+                            .fetch_add(batch.updates.len() as u64, Ordering::Relaxed);
                         if let Some(h) = handed.get_mut(batch.output.name) {
                             *h = (*h).max(batch.upper);
                         }
@@ -460,6 +471,8 @@ where
     let mut caught_up = false;
     // Whether an event arrived before the source caught up.
     let mut behind = false;
+    // Whether any did (the source backfilled a range).
+    let mut backfilled = false;
     let mut updates: Vec<(Block, Diff)> = Vec::new();
     let mut blocks_in_epoch = 0usize;
     let mut sent = 0u64;
@@ -570,13 +583,18 @@ where
         }
         // The epoch that completes a catch-up closes at once: a restart reconciles there.
         // (A source that is caught up from its first event has no catch-up to end.)
-        let catching_up_ends = item.caught_up && !caught_up && behind;
+        let catching_up_ends =
+            item.caught_up && !caught_up && (behind || settings.batch_until_caught_up);
         caught_up |= item.caught_up;
         behind = !caught_up;
+        backfilled |= behind;
         // An event counts at least once, so a revert alone still closes an epoch.
         blocks_in_epoch += item.event.new_blocks().len().max(1);
         updates.extend(item.event.into_updates());
-        if blocks_in_epoch >= per_epoch || catching_up_ends || explicit {
+        // Batches are for the backfill: once a source that backfilled follows the head live,
+        // every event is its own epoch (a head waits for no other).
+        let live = caught_up && (backfilled || settings.batch_until_caught_up);
+        if blocks_in_epoch >= per_epoch || catching_up_ends || explicit || live {
             if !send(
                 epoch,
                 std::mem::take(&mut updates),

@@ -13,6 +13,7 @@ mod nats;
 mod oracle;
 mod postgres_sink;
 mod real_data;
+mod replay;
 mod rpc;
 mod rpc_errors;
 mod schemas;

@@ -60,6 +60,10 @@ pub struct ChainConfig {
     /// First block to read; by default the run starts at the node's head.
     #[serde(default)]
     pub start_block: Option<u64>,
+    /// Last block to read (a replay of a range): the chain ends there instead of following
+    /// the head.
+    #[serde(default)]
+    pub end_block: Option<u64>,
     /// Polling interval over HTTP, in milliseconds.
     #[serde(default = "default_poll")]
     pub poll_interval_ms: u64,
@@ -92,6 +96,7 @@ impl ChainConfig {
             finality_depth: default_window(),
             on_deep_reorg: DeepReorgPolicy::Halt,
             start_block: None,
+            end_block: None,
             poll_interval_ms: default_poll(),
             blob_schedule: None,
             max_concurrency: default_concurrency(),
@@ -108,6 +113,14 @@ impl ChainConfig {
             return Err((
                 key("rpc"),
                 format!("'{}' is not an http(s) or ws(s) URL", redact(&self.rpc)),
+            ));
+        }
+        if let (Some(from), Some(to)) = (self.start_block, self.end_block)
+            && to < from
+        {
+            return Err((
+                key("end_block"),
+                format!("{to} is below start_block {from}"),
             ));
         }
         if self.finality_depth == 0 {
@@ -262,6 +275,14 @@ impl NodeProbe {
     /// The node's chain id.
     pub fn chain_id(&self) -> crate::model::ChainId {
         self.client.chain_id()
+    }
+
+    /// The node's latest block number; `None` when it has no blocks.
+    pub fn head(&self) -> Result<Option<u64>, SourceError> {
+        Ok(self
+            .rt
+            .block_on(self.client.latest_head())?
+            .map(|h| h.number))
     }
 
     /// The timestamp of the canonical block `number`; `None` when the node has none.
@@ -551,18 +572,23 @@ fn follow_chain(
     // The backfill's events go out one behind, so its last one can carry the mark.
     let mut held: Option<SourceEvent> = None;
     let first = start.and_then(|from| {
-        tracker.start_at(&mut fetcher, from, &mut |event, finalized| {
-            let item = SourceEvent {
-                event,
-                finalized: Some((chain_id, finalized)),
-                caught_up: false,
-                epoch: None,
-            };
-            if let Some(prev) = held.replace(item) {
-                stopped = out.send(Ok(prev)).is_err();
-            }
-            !stopped
-        })
+        tracker.read_range(
+            &mut fetcher,
+            from,
+            chain.end_block,
+            &mut |event, finalized| {
+                let item = SourceEvent {
+                    event,
+                    finalized: Some((chain_id, finalized)),
+                    caught_up: false,
+                    epoch: None,
+                };
+                if let Some(prev) = held.replace(item) {
+                    stopped = out.send(Ok(prev)).is_err();
+                }
+                !stopped
+            },
+        )
     });
     if let Err(e) = first {
         return fail(e);
@@ -576,6 +602,10 @@ fn follow_chain(
         if out.send(Ok(last)).is_err() {
             return;
         }
+    }
+    if chain.end_block.is_some() {
+        tracing::info!(chain = %chain.label(), end_block = ?chain.end_block, tip = ?tracker.tip().map(|b| b.number), "range read");
+        return;
     }
 
     // `caught_up` marks this chain's first event at or after the head found at start (the

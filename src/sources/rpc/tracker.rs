@@ -175,9 +175,30 @@ impl ChainTracker {
         from: u64,
         emit: &mut dyn FnMut(ChainEvent, u64) -> bool,
     ) -> Result<(), SourceError> {
-        let Some(latest) = fetch.block_by_number(None)? else {
+        self.read_range(fetch, from, None, emit)
+    }
+
+    /// Like [`ChainTracker::start_at`], but reads no further than `to` when it is given (a
+    /// replay of a historical range): the last step resolves the node's block at `to` by
+    /// hash instead of its latest head.
+    pub fn read_range(
+        &mut self,
+        fetch: &mut dyn BlockFetcher,
+        from: u64,
+        to: Option<u64>,
+        emit: &mut dyn FnMut(ChainEvent, u64) -> bool,
+    ) -> Result<(), SourceError> {
+        let Some(mut latest) = fetch.block_by_number(None)? else {
             return Ok(());
         };
+        if let Some(to) = to
+            && to < latest.number
+        {
+            match fetch.block_by_number(Some(to))? {
+                Some(b) => latest = b,
+                None => return Ok(()),
+            }
+        }
         self.refresh_finality(fetch)?;
         let mut next = from;
         let mut empty_reads = 0;
@@ -220,8 +241,13 @@ impl ChainTracker {
             }
             next = to + 1;
         }
-        // Whatever changed during the read is reached from the latest head by hash.
-        if let Some(latest) = fetch.block_by_number(None)? {
+        // Whatever changed during the read is reached from the latest head (or the range's
+        // last block) by hash.
+        let last = match to {
+            Some(to) => fetch.block_by_number(Some(to.min(latest.number)))?,
+            None => fetch.block_by_number(None)?,
+        };
+        if let Some(latest) = last {
             for event in self.on_head(
                 fetch,
                 Head {
