@@ -87,10 +87,53 @@ fn a_replayed_range_equals_the_node_and_a_live_run_at_one_and_two_workers() {
             "{text}"
         );
     }
+    // Two processes on loopback (timely's -n 2 -p I): the same tables again.
+    let procs = schema("replay_n2");
+    let port = 2101 + (std::process::id() % 500) as u16 * 4;
+    let hosts = dir.path().join("hosts");
+    std::fs::write(
+        &hosts,
+        format!("127.0.0.1:{port}\n127.0.0.1:{}\n", port + 1),
+    )
+    .unwrap();
+    let children: Vec<_> = (0..2)
+        .map(|p| {
+            let log = dir.path().join(format!("n2p{p}.log"));
+            let idx = p.to_string();
+            let hostfile = hosts.display().to_string();
+            replay_cmd(
+                &anvil.http_url(),
+                &procs,
+                &[
+                    "--from",
+                    "0",
+                    "--to",
+                    &head,
+                    "--blocks-per-epoch",
+                    "7",
+                    "-n",
+                    "2",
+                    "-p",
+                    &idx,
+                    "-h",
+                    &hostfile,
+                ],
+                &log,
+            )
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for (p, mut child) in children.into_iter().enumerate() {
+        let status = child.wait().unwrap();
+        let log = std::fs::read_to_string(dir.path().join(format!("n2p{p}.log"))).unwrap();
+        assert!(status.success(), "process {p}: {log}");
+    }
     // The range ended the run; the tables equal the node's recompute...
     outputs_converge(&|s| rows(&one, s), &anvil, &|| true, "replay -w 1");
     // ... and each other, at 1 and 2 workers.
     assert_eq!(tables(&one), tables(&two));
+    assert_eq!(tables(&one), tables(&procs), "1 process and 2 processes");
     // A live run over the same blocks writes the same tables.
     let live = schema("replay_live");
     let log = dir.path().join("live.log");
