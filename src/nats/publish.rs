@@ -22,7 +22,7 @@ use async_nats::jetstream::{self, stream};
 
 use super::wire::{ChainEventV1, Format};
 use super::{NatsError, events_subject};
-use crate::model::{Block, ChainId};
+use crate::model::{Block, ChainEvent, ChainId};
 use crate::sources::rpc::{ChainConfig, NodeProbe, RpcSource};
 
 /// Settings of `publish-heads`.
@@ -166,8 +166,9 @@ pub fn run(
         .build()?;
     let chain_id = NodeProbe::connect(&chain)?.chain_id();
     let subject = events_subject(&config.subject_prefix, chain_id);
-    let (js, window) = rt.block_on(async {
+    let (js, window, max_payload) = rt.block_on(async {
         let client = super::connect(&config.url).await?;
+        let max_payload = client.server_info().max_payload;
         let js = jetstream::new(client);
         let stream = super::ensure_stream(
             &js,
@@ -178,7 +179,7 @@ pub fn run(
         )
         .await?;
         let window = published_window(&stream, &subject, chain_id, chain.finality_depth).await?;
-        Ok::<_, NatsError>((js, window))
+        Ok::<_, NatsError>((js, window, max_payload))
     })?;
     let mut resume = BTreeMap::new();
     if let Some(tip) = window.last() {
@@ -193,15 +194,70 @@ pub fn run(
     for item in source {
         let item = item?;
         let finalized = item.finalized.map(|(_, f)| f);
-        let wire = ChainEventV1::from_event(chain_id, item.event, finalized);
+        // A commit of many blocks (a backfill chunk) goes out one block per message: each
+        // message stays small and has its own id; applying them in order is the same commit.
+        let events = match item.event {
+            ChainEvent::Committed { new } if new.len() > 1 => new
+                .into_iter()
+                .map(|b| ChainEvent::Committed { new: vec![b] })
+                .collect(),
+            other => vec![other],
+        };
+        for event in events {
+            publish_one(
+                &rt,
+                &js,
+                config,
+                &subject,
+                chain_id,
+                event,
+                finalized,
+                max_payload,
+                &stats,
+                &mut last_log,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Publishes one event and waits for its acknowledgement.
+#[allow(clippy::too_many_arguments)]
+fn publish_one(
+    rt: &tokio::runtime::Runtime,
+    js: &jetstream::Context,
+    config: &PublishConfig,
+    subject: &str,
+    chain_id: ChainId,
+    event: ChainEvent,
+    finalized: Option<u64>,
+    max_payload: usize,
+    stats: &PublishStats,
+    last_log: &mut Instant,
+) -> anyhow::Result<()> {
+    {
+        let wire = ChainEventV1::from_event(chain_id, event, finalized);
         let id = wire.msg_id();
         let payload = wire.encode(config.format)?;
+        if max_payload > 0 && payload.len() + 512 > max_payload {
+            anyhow::bail!(
+                "a {} event of {} blocks is {} bytes, above the server's max_payload of {max_payload}: raise max_payload in the nats-server configuration (up to 64 MB){}",
+                wire.kind.name(),
+                wire.old.len() + wire.new.len(),
+                payload.len(),
+                if config.format == Format::Json {
+                    " or publish bincode"
+                } else {
+                    ""
+                }
+            );
+        }
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", id.as_str());
         headers.insert("Content-Type", config.format.content_type());
         let ack = rt.block_on(super::publish_acked(
-            &js,
-            &subject,
+            js,
+            subject,
             headers,
             payload.into(),
             u32::MAX,
@@ -213,7 +269,7 @@ pub fn run(
         }
         tracing::debug!(seq = ack.sequence, kind = ?wire.kind, id, "published");
         if last_log.elapsed() > Duration::from_secs(10) {
-            last_log = Instant::now();
+            *last_log = Instant::now();
             tracing::info!(
                 chain_id,
                 published = stats.published.load(Ordering::Relaxed),

@@ -71,6 +71,17 @@ pub enum Kind {
     Reverted,
 }
 
+impl Kind {
+    /// `committed`, `reorged` or `reverted`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Committed => "committed",
+            Kind::Reorged => "reorged",
+            Kind::Reverted => "reverted",
+        }
+    }
+}
+
 /// One chain event as published: version 1 of the ingress schema.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -205,11 +216,7 @@ impl ChainEventV1 {
         for b in &self.new {
             bytes.extend_from_slice(b.hash.as_slice());
         }
-        let kind = match self.kind {
-            Kind::Committed => "committed",
-            Kind::Reorged => "reorged",
-            Kind::Reverted => "reverted",
-        };
+        let kind = self.kind.name();
         format!(
             "{}-{kind}-{}",
             self.chain_id,

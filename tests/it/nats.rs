@@ -209,7 +209,9 @@ fn nats_ingress_and_egress_stay_exact_through_a_reorg_storm() {
                 .is_empty()
         })
         .count();
-    assert!(reorged >= 20, "{reorged} reorg events in the stream");
+    // Heads that arrive while the extractor is busy coalesce (the newest wins), so several
+    // quick anvil reorgs can be one event: fewer reorg events than reorgs.
+    assert!(reorged >= 5, "{reorged} reorg events in the stream");
     eprintln!(
         "nats storm: {reorgs} reorgs, {} events, {reorged} with retractions, {changes} egress changes, head {}",
         events.len(),
