@@ -649,24 +649,7 @@ mod tests {
     use super::*;
     use crate::model::Address;
 
-    fn block(n: u64, parent: B256, salt: u8) -> Block {
-        Block {
-            chain_id: 1,
-            number: n,
-            hash: B256::with_last_byte(n as u8 ^ salt),
-            parent_hash: parent,
-            timestamp: n,
-            miner: Address::ZERO,
-            gas_used: 0,
-            gas_limit: 0,
-            base_fee_per_gas: 0,
-            blob_gas_used: 0,
-            excess_blob_gas: 0,
-            blob_base_fee: 0,
-            transactions: Vec::new(),
-            logs: Vec::new(),
-        }
-    }
+    use crate::nats::test_block as block;
 
     #[test]
     fn the_body_digest_sees_every_part_of_a_block() {

@@ -229,3 +229,24 @@ pub async fn publish_acked(
         }
     }
 }
+
+/// A bare block for unit tests: chain 1, hash from the height and `salt`.
+#[cfg(test)]
+pub(crate) fn test_block(n: u64, parent: crate::model::B256, salt: u8) -> crate::model::Block {
+    crate::model::Block {
+        chain_id: 1,
+        number: n,
+        hash: crate::model::B256::with_last_byte(n as u8 ^ salt),
+        parent_hash: parent,
+        timestamp: n,
+        miner: crate::model::Address::ZERO,
+        gas_used: 0,
+        gas_limit: 0,
+        base_fee_per_gas: 0,
+        blob_gas_used: 0,
+        excess_blob_gas: 0,
+        blob_base_fee: 0,
+        transactions: Vec::new(),
+        logs: Vec::new(),
+    }
+}

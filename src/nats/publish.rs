@@ -285,26 +285,9 @@ fn publish_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Address, B256};
+    use crate::model::B256;
 
-    fn block(n: u64, parent: B256, salt: u8) -> Block {
-        Block {
-            chain_id: 1,
-            number: n,
-            hash: B256::with_last_byte(n as u8 ^ salt),
-            parent_hash: parent,
-            timestamp: n,
-            miner: Address::ZERO,
-            gas_used: 0,
-            gas_limit: 0,
-            base_fee_per_gas: 0,
-            blob_gas_used: 0,
-            excess_blob_gas: 0,
-            blob_base_fee: 0,
-            transactions: Vec::new(),
-            logs: Vec::new(),
-        }
-    }
+    use crate::nats::test_block as block;
 
     #[test]
     fn the_window_follows_the_newest_decision_per_height() {
