@@ -31,7 +31,10 @@
 //! [`recompute`] over the canonical chain.
 //!
 //! **State**: each block is first reduced to a [`BlockSummary`] (tips as a run-length list);
-//! the per-minute reduce keeps one summary per canonical block. The rollups are built
+//! the per-minute reduce keeps one summary per canonical block of the days not yet sealed:
+//! once the finalized head is past the end of a block's UTC day, its summary is sealed out of
+//! the dataflow (`Inputs::sealed`; the rows stay in the sinks), so state is about one day of
+//! summaries per chain. The rollups are built
 //! hierarchically so every reduce stays small: the per-minute reduce also hands out the
 //! minute's [`Totals`] (counts, sums, min, max and the base-fee sum for the exact mean, from
 //! the same pass over its summaries), merged per hour (at most 60 minute totals per key) and
@@ -97,7 +100,14 @@ impl Dataflow for GasFees {
 
     fn build<'s>(&self, inputs: &Inputs<'s>) -> Vec<Output<'s>> {
         let specs = self.outputs();
-        let summaries = inputs.blocks().map(|b| BlockSummary::of(&b));
+        // A block's last bucket is its UTC day: once the finalized head is past the day's
+        // end, no row it counts in can change and its summary leaves the dataflow.
+        let summaries = inputs.sealed(inputs.blocks().map(|b| BlockSummary::of(&b)), |s| {
+            (
+                s.chain_id,
+                DayRow::bucket_of(s.timestamp) + DayRow::BUCKET_SECS,
+            )
+        });
         let blocks = Output::mapped(specs[0], summaries.clone(), |s| s.row());
         // The minute reduce also hands out the minute's totals, from the same pass: a reduce
         // of its own for them would cost more at every epoch than the few additions here.

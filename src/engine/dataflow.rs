@@ -187,12 +187,27 @@ impl<'s> Output<'s> {
 /// dataflow asks for them.
 pub struct Inputs<'s> {
     blocks: Collection<'s, Block>,
+    seals: Collection<'s, super::seal::Seal>,
 }
 
 impl<'s> Inputs<'s> {
-    /// Wraps the engine's block collection.
-    pub fn new(blocks: Collection<'s, Block>) -> Self {
-        Inputs { blocks }
+    /// Wraps the engine's block collection and its seals (see [`Inputs::sealed`]).
+    pub fn new(blocks: Collection<'s, Block>, seals: Collection<'s, super::seal::Seal>) -> Self {
+        Inputs { blocks, seals }
+    }
+
+    /// `collection` with every item taken out of the dataflow once its chain's finalized
+    /// head has a timestamp at or after the item's `at` time `(chain, unix seconds)`: the
+    /// state it held is freed, and the changes this makes to outputs are not written (the
+    /// sinks keep the rows). Give an `at` after which no output row the item contributes to
+    /// can change, such as the end of the coarsest time bucket it counts in; see
+    /// `src/engine/seal.rs`. Items never sealed keep their state for the whole run.
+    pub fn sealed<D, F>(&self, collection: Collection<'s, D>, at: F) -> Collection<'s, D>
+    where
+        D: Clone + Ord + std::fmt::Debug + 'static,
+        F: Fn(&D) -> (crate::model::ChainId, u64) + 'static,
+    {
+        super::seal::sealed(collection, self.seals.clone(), at)
     }
 
     /// Canonical blocks, each with its transactions and logs.

@@ -4,7 +4,7 @@
 //! ```text
 //!  source iterator ──► feeder (caller's thread): one epoch per event, or per
 //!                      `blocks_per_epoch` blocks; -1 for removed blocks, +1 for added ones
-//!        │ bounded channel per local worker (Arc<EpochBatch>)
+//!        │ bounded channel per local worker: the epoch's blocks that fall to that worker
 //!        ▼
 //!  timely workers: each inserts the blocks whose hash falls to it, advances to epoch + 1
 //!        │ dataflows/*.rs build outputs from the shared `Inputs`
@@ -19,6 +19,7 @@
 pub mod dataflow;
 pub mod keys;
 mod release;
+pub mod seal;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -54,6 +55,10 @@ pub struct EngineSettings {
     /// event (a replay that follows the head on: a live head waits for no other).
     #[serde(skip)]
     pub batch_until_caught_up: bool,
+    /// Seal (see `src/engine/seal.rs`) each time a chain's finalized head passes a multiple
+    /// of this many seconds of chain time: state of closed buckets below finality leaves the
+    /// dataflows, so memory stays bounded on long runs. 0 never seals.
+    pub seal_every_secs: u64,
 }
 
 impl Default for EngineSettings {
@@ -64,6 +69,7 @@ impl Default for EngineSettings {
             blocks_per_epoch: 1,
             start_epoch: 1,
             batch_until_caught_up: false,
+            seal_every_secs: 3600,
         }
     }
 }
@@ -110,6 +116,8 @@ pub struct IngestStats {
     pub head: AtomicU64,
     /// Updates committed to the sinks (counted once per batch, not per sink).
     pub committed_updates: AtomicU64,
+    /// Seal epochs put through the dataflows (see `src/engine/seal.rs`).
+    pub seals: AtomicU64,
 }
 
 impl IngestStats {
@@ -162,6 +170,8 @@ pub struct RunControl {
 struct EpochBatch {
     epoch: Epoch,
     updates: Vec<(Block, Diff)>,
+    /// Seals of a seal epoch (which has no updates).
+    seals: Vec<seal::Seal>,
     meta: release::EpochMeta,
 }
 
@@ -182,6 +192,19 @@ fn local_workers(config: &timely::Config) -> usize {
     }
 }
 
+/// Where this process's workers sit among all: `(local workers, this process's index,
+/// workers in all processes)`. timely numbers the workers of process `p` from `p * local`.
+fn placement(config: &timely::Config) -> (usize, usize, usize) {
+    use timely::CommunicationConfig as C;
+    let local = local_workers(config).max(1);
+    match &config.communication {
+        C::Cluster {
+            process, addresses, ..
+        } => (local, *process, local * addresses.len().max(1)),
+        _ => (local, 0, local),
+    }
+}
+
 /// Runs `dataflows` over the events of `source` until the source ends or `control.shutdown`
 /// is set, committing every output to every accepting sink.
 pub fn run<I>(
@@ -196,14 +219,14 @@ where
     I: IntoIterator<Item = Result<SourceEvent, SourceError>>,
 {
     check_dataflows(&dataflows)?;
-    let local = local_workers(&timely_config).max(1);
+    let (local, process, peers) = placement(&timely_config);
     let capacity = settings.channel_capacity.max(1);
     let stop = Arc::new(AtomicBool::new(false));
 
     let mut senders = Vec::with_capacity(local);
     let mut receivers = Vec::with_capacity(local);
     for _ in 0..local {
-        let (tx, rx) = crossbeam_channel::bounded::<Arc<EpochBatch>>(capacity);
+        let (tx, rx) = crossbeam_channel::bounded::<EpochBatch>(capacity);
         senders.push(tx);
         receivers.push(Some(rx));
     }
@@ -292,7 +315,12 @@ where
     let worker_stop = Arc::clone(&stop);
     let guards = timely::execute(timely_config, move |worker| {
         let index = worker.index();
-        let peers = worker.peers();
+        if worker.peers() != peers || index / local != process {
+            return Err(format!(
+                "worker {index} of {} is not where the feeder expects it (process {process}, {local} workers per process, {peers} in all)",
+                worker.peers()
+            ));
+        }
         let receiver = receivers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -308,9 +336,10 @@ where
             lowers: RefCell::new(Vec::new()),
             start,
         });
-        let (mut input, probe, mismatch) = worker.dataflow::<Epoch, _, _>(|scope| {
+        let (mut input, mut seal_input, probe, mismatch) = worker.dataflow::<Epoch, _, _>(|scope| {
             let (input, blocks) = scope.new_collection::<Block, Diff>();
-            let inputs = Inputs::new(blocks);
+            let (seal_input, seals) = scope.new_collection::<seal::Seal, Diff>();
+            let inputs = Inputs::new(blocks, seals);
             let probe = ProbeHandle::new();
             let mut mismatch = None;
             for df in &dataflows {
@@ -322,7 +351,7 @@ where
                     release::attach(df.name(), output, &probe, &ctx);
                 }
             }
-            (input, probe, mismatch)
+            (input, seal_input, probe, mismatch)
         });
         if let Some(name) = mismatch {
             return Err(format!(
@@ -331,6 +360,8 @@ where
         }
         input.advance_to(start);
         input.flush();
+        seal_input.advance_to(start);
+        seal_input.flush();
         loop {
             let behind = probe.less_than(&input.time().saturating_sub(max_inflight));
             if !behind {
@@ -341,21 +372,15 @@ where
                             ctx.meta.borrow_mut().insert(epoch, batch.meta.clone());
                         }
                         input.advance_to(epoch);
-                        match Arc::try_unwrap(batch) {
-                            Ok(batch) => {
-                                for (block, diff) in batch.updates {
-                                    if worker_of(&block, peers) == index {
-                                        input.update(block, diff);
-                                    }
-                                }
-                            }
-                            Err(batch) => {
-                                for (block, diff) in &batch.updates {
-                                    if worker_of(block, peers) == index {
-                                        input.update(block.clone(), *diff);
-                                    }
-                                }
-                            }
+                        seal_input.advance_to(epoch);
+                        for s in &batch.seals {
+                            seal_input.update(*s, 1);
+                        }
+                        seal_input.advance_to(epoch + 1);
+                        seal_input.flush();
+                        // The feeder sent this worker only the blocks that fall to it.
+                        for (block, diff) in batch.updates {
+                            input.update(block, diff);
                         }
                         input.advance_to(epoch + 1);
                         input.flush();
@@ -367,6 +392,7 @@ where
             worker.step();
         }
         input.close();
+        seal_input.close();
         while !probe.done() {
             worker.step();
         }
@@ -375,7 +401,7 @@ where
     .map_err(EngineError::Runtime)?;
 
     // The feeder, on this thread.
-    let feed = feed(settings, source, &senders, &stop, control);
+    let feed = feed(settings, source, (&senders, process, peers), &stop, control);
     drop(senders);
 
     let mut worker_error = None;
@@ -454,7 +480,7 @@ fn commit_with_retry(sink: &mut dyn Sink, batch: &OutputBatch) -> Result<(), Sin
 fn feed<I>(
     settings: &EngineSettings,
     source: I,
-    senders: &[Sender<Arc<EpochBatch>>],
+    (senders, process, peers): (&[Sender<EpochBatch>], usize, usize),
     stop: &AtomicBool,
     control: &RunControl,
 ) -> Result<u64, EngineError>
@@ -478,35 +504,41 @@ where
     let mut sent = 0u64;
     let started = Instant::now();
 
-    let send = |epoch: Epoch,
-                updates: Vec<(Block, Diff)>,
-                finalized: &BTreeMap<ChainId, u64>,
-                fed: &BTreeMap<ChainId, u64>,
-                caught_up: bool|
+    let send_sealing = |epoch: Epoch,
+                        updates: Vec<(Block, Diff)>,
+                        seals: Vec<seal::Seal>,
+                        finalized: &BTreeMap<ChainId, u64>,
+                        fed: &BTreeMap<ChainId, u64>,
+                        caught_up: bool|
      -> bool {
         let finalized = finalized
             .iter()
             .filter_map(|(chain, f)| fed.get(chain).map(|top| (*chain, (*f).min(*top))))
             .collect();
-        let batch = Arc::new(EpochBatch {
-            epoch,
-            updates,
-            meta: release::EpochMeta {
-                finalized: Arc::new(finalized),
-                caught_up,
-            },
-        });
-        // The last sender gets the batch itself, so with one worker the worker holds the
-        // only reference and moves the blocks instead of cloning them.
-        let mut batch = Some(batch);
-        for (i, tx) in senders.iter().enumerate() {
-            let item = if i + 1 == senders.len() {
-                batch.take()
-            } else {
-                batch.clone()
-            };
-            let Some(mut item) = item else {
-                return false;
+        let seal = !seals.is_empty();
+        let meta = release::EpochMeta {
+            finalized: Arc::new(finalized),
+            caught_up,
+            seal,
+        };
+        // Each local worker gets the blocks that fall to it (by hash over the workers of all
+        // processes); blocks of other processes' workers are theirs to take.
+        let local = senders.len().max(1);
+        let mut parts: Vec<Vec<(Block, Diff)>> = (0..local).map(|_| Vec::new()).collect();
+        for (block, diff) in updates {
+            let worker = worker_of(&block, peers);
+            if worker / local == process
+                && let Some(part) = parts.get_mut(worker % local)
+            {
+                part.push((block, diff));
+            }
+        }
+        for (tx, updates) in senders.iter().zip(parts) {
+            let mut item = EpochBatch {
+                epoch,
+                updates,
+                seals: seals.clone(),
+                meta: meta.clone(),
             };
             loop {
                 match tx.send_timeout(item, Duration::from_millis(100)) {
@@ -523,6 +555,21 @@ where
         }
         true
     };
+    let send = |epoch: Epoch,
+                updates: Vec<(Block, Diff)>,
+                finalized: &BTreeMap<ChainId, u64>,
+                fed: &BTreeMap<ChainId, u64>,
+                caught_up: bool| {
+        send_sealing(epoch, updates, Vec::new(), finalized, fed, caught_up)
+    };
+    let seal_every = settings.seal_every_secs;
+    // Timestamps of fed blocks from the finalized height up, per chain: a seal needs the
+    // finalized head's time.
+    let mut times: BTreeMap<ChainId, BTreeMap<u64, u64>> = BTreeMap::new();
+    // Per chain, the seal step (finalized timestamp / seal_every) of the last seal.
+    let mut sealed_step: BTreeMap<ChainId, u64> = BTreeMap::new();
+    // A source that numbers its epochs leaves no epoch free for a seal.
+    let mut numbered = false;
 
     for item in source {
         if control.shutdown.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed) {
@@ -572,7 +619,21 @@ where
             epoch = at;
         }
         let explicit = item.epoch.is_some();
+        numbered |= explicit;
         control.stats.record(&item.event);
+        if seal_every > 0 && !numbered {
+            for block in item.event.old() {
+                if let Some(t) = times.get_mut(&block.chain_id) {
+                    t.remove(&block.number);
+                }
+            }
+            for block in item.event.new_blocks() {
+                times
+                    .entry(block.chain_id)
+                    .or_default()
+                    .insert(block.number, block.timestamp);
+            }
+        }
         if let Some((chain, height)) = item.finalized {
             let entry = finalized.entry(chain).or_insert(height);
             *entry = (*entry).max(height);
@@ -608,6 +669,17 @@ where
             epoch += 1;
             sent += 1;
             blocks_in_epoch = 0;
+            if seal_every > 0 && !numbered {
+                let seals = due_seals(seal_every, &finalized, &fed, &mut times, &mut sealed_step);
+                if !seals.is_empty() {
+                    tracing::debug!(epoch, ?seals, "sealing");
+                    if !send_sealing(epoch, Vec::new(), seals, &finalized, &fed, caught_up) {
+                        break;
+                    }
+                    control.stats.seals.fetch_add(1, Ordering::Relaxed);
+                    epoch += 1;
+                }
+            }
         }
     }
     if !updates.is_empty() && send(epoch, updates, &finalized, &fed, caught_up) {
@@ -616,4 +688,35 @@ where
     }
     tracing::debug!(epochs = sent, elapsed = ?started.elapsed(), "source done");
     Ok(sent)
+}
+
+/// The seals due after an epoch: per chain whose finalized head's timestamp reached a new
+/// multiple of `every` seconds, `(chain, that timestamp)`. Forgets block times below the
+/// finalized heights.
+fn due_seals(
+    every: u64,
+    finalized: &BTreeMap<ChainId, u64>,
+    fed: &BTreeMap<ChainId, u64>,
+    times: &mut BTreeMap<ChainId, BTreeMap<u64, u64>>,
+    sealed_step: &mut BTreeMap<ChainId, u64>,
+) -> Vec<seal::Seal> {
+    let mut seals = Vec::new();
+    for (chain, f) in finalized {
+        let Some(top) = fed.get(chain) else { continue };
+        let height = (*f).min(*top);
+        let Some(chain_times) = times.get_mut(chain) else {
+            continue;
+        };
+        let Some(&at) = chain_times.get(&height) else {
+            continue;
+        };
+        let rest = chain_times.split_off(&height);
+        *chain_times = rest;
+        let step = at / every.max(1);
+        if sealed_step.get(chain).is_none_or(|last| step > *last) {
+            sealed_step.insert(*chain, step);
+            seals.push((*chain, at));
+        }
+    }
+    seals
 }

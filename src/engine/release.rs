@@ -37,6 +37,8 @@ pub(crate) struct EpochMeta {
     pub finalized: Arc<BTreeMap<ChainId, u64>>,
     /// Whether the source had caught up (see [`crate::sources::SourceEvent::caught_up`]).
     pub caught_up: bool,
+    /// A seal epoch: its output changes only forget closed buckets and are not written.
+    pub seal: bool,
 }
 
 /// What every release operator of one worker shares.
@@ -129,6 +131,10 @@ pub(crate) fn attach(
                 }
             };
             let mut updates = ready;
+            {
+                let meta = ctx.meta.borrow();
+                updates.retain(|(_, t, _)| !meta.get(t).is_some_and(|m| m.seal));
+            }
             consolidate_updates(&mut updates);
             // Sorted by epoch, then retractions before insertions within an epoch.
             let (updates, errors) = check_keys(dataflow, &spec, updates);

@@ -3,7 +3,8 @@
 //! ```text
 //!  stream CHAINFLOW_EVENTS ─► durable pull consumer (recreated at start from the stream's
 //!        │                    first message: the dataflow state is rebuilt by replay)
-//!        ▼ reader thread: decode (wire.rs) ─► ChainView::check ─► SourceEvent, epoch = seq
+//!        ▼ puller thread: stream order, redeliveries recognised by sequence, pending (unacked)
+//!        ▼ decoder thread: decode (wire.rs) ─► ChainView::check ─► SourceEvent, epoch = seq
 //!        │   └─ bad ─► chainflow.deadletter.events (reason, original bytes), acked after
 //!        ▼ bounded channel ─► NatsSource (the iterator the engine reads)
 //!  acker thread: acks every message whose epoch the sinks have committed (RunControl::durable)
@@ -197,8 +198,18 @@ impl ChainView {
     }
 }
 
-/// A message waiting for its epoch to be committed: its ack subject.
-type Pending = Arc<Mutex<BTreeMap<u64, async_nats::Subject>>>;
+/// A message taken off the consumer and not acknowledged yet.
+#[derive(Debug)]
+struct Slot {
+    /// Where the ack goes (the newest delivery's reply subject).
+    reply: async_nats::Subject,
+    /// Decoded into an epoch: acked once the sinks have committed it. A message that is
+    /// not ready is being decoded or dead-lettered; the decoder acks a dead letter itself.
+    ready: bool,
+}
+
+/// The messages taken and not acknowledged yet, by stream sequence.
+type Pending = Arc<Mutex<BTreeMap<u64, Slot>>>;
 
 /// Counters of the ingress.
 #[derive(Debug, Default)]
@@ -236,7 +247,7 @@ impl Iterator for NatsSource {
     }
 }
 
-/// Owns the reader and acker threads; [`Ingress::finish`] acks what the sinks committed
+/// Owns the puller, decoder and acker threads; [`Ingress::finish`] acks what the sinks committed
 /// last and stops them.
 pub struct Ingress {
     rt: Arc<tokio::runtime::Runtime>,
@@ -272,28 +283,38 @@ impl Ingress {
         let pending: Pending = Arc::new(Mutex::new(BTreeMap::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = crossbeam_channel::bounded(256);
-        let reader = {
-            let prefix = config.subject_prefix.clone();
-            let rt = Arc::clone(&rt);
-            let pending = Arc::clone(&pending);
-            let stats = Arc::clone(&stats);
-            let stop = Arc::clone(&stop);
-            let shutdown = Arc::clone(&shutdown);
+        let (pulled_tx, pulled_rx) = crossbeam_channel::bounded(64);
+        let puller = {
+            let ctx = PullCtx {
+                rt: Arc::clone(&rt),
+                consumer,
+                pending: Arc::clone(&pending),
+                stats: Arc::clone(&stats),
+                stop: Arc::clone(&stop),
+                shutdown: Arc::clone(&shutdown),
+                out: pulled_tx,
+            };
             std::thread::Builder::new()
                 .name("chainflow-nats-in".into())
-                .spawn(move || {
-                    read(ReadCtx {
-                        prefix,
-                        rt,
-                        js,
-                        consumer,
-                        pending,
-                        stats,
-                        stop,
-                        shutdown,
-                        out: tx,
-                    })
-                })
+                .spawn(move || pull(ctx))
+                .map_err(|e| NatsError::js("spawn", e))?
+        };
+        let decoder = {
+            let ctx = DecodeCtx {
+                prefix: config.subject_prefix.clone(),
+                rt: Arc::clone(&rt),
+                client: client.clone(),
+                js,
+                pending: Arc::clone(&pending),
+                stats: Arc::clone(&stats),
+                stop: Arc::clone(&stop),
+                shutdown: Arc::clone(&shutdown),
+                input: pulled_rx,
+                out: tx,
+            };
+            std::thread::Builder::new()
+                .name("chainflow-nats-decode".into())
+                .spawn(move || decode(ctx))
                 .map_err(|e| NatsError::js("spawn", e))?
         };
         let acker = {
@@ -335,7 +356,7 @@ impl Ingress {
                 pending,
                 durable,
                 stop,
-                threads: vec![reader, acker],
+                threads: vec![puller, decoder, acker],
                 stats,
                 first_epoch: first,
             },
@@ -441,15 +462,37 @@ async fn open(
     Ok((client, js, consumer, first))
 }
 
-struct ReadCtx {
-    prefix: String,
+/// A message pulled and waiting for the decoder, or the reason pulling stopped.
+enum Pulled {
+    Message {
+        seq: u64,
+        subject: String,
+        content_type: Option<String>,
+        payload: bytes::Bytes,
+    },
+    Failed(String),
+}
+
+struct PullCtx {
     rt: Arc<tokio::runtime::Runtime>,
-    js: jetstream::Context,
     consumer: consumer::PullConsumer,
     pending: Pending,
     stats: Arc<IngressStats>,
     stop: Arc<AtomicBool>,
     shutdown: Arc<AtomicBool>,
+    out: crossbeam_channel::Sender<Pulled>,
+}
+
+struct DecodeCtx {
+    prefix: String,
+    rt: Arc<tokio::runtime::Runtime>,
+    client: async_nats::Client,
+    js: jetstream::Context,
+    pending: Pending,
+    stats: Arc<IngressStats>,
+    stop: Arc<AtomicBool>,
+    shutdown: Arc<AtomicBool>,
+    input: Receiver<Pulled>,
     out: crossbeam_channel::Sender<Result<SourceEvent, SourceError>>,
 }
 
@@ -463,12 +506,39 @@ fn fail(out: &crossbeam_channel::Sender<Result<SourceEvent, SourceError>>, reaso
     }));
 }
 
-fn read(ctx: ReadCtx) {
+/// Sends `item`, waiting while the receiver is full; `false` when stopped or disconnected.
+fn send<T>(
+    out: &crossbeam_channel::Sender<T>,
+    mut item: T,
+    stop: &AtomicBool,
+    shutdown: &AtomicBool,
+) -> bool {
+    loop {
+        match out.send_timeout(item, Duration::from_millis(100)) {
+            Ok(()) => return true,
+            Err(SendTimeoutError::Timeout(back)) => {
+                if stop.load(Ordering::Relaxed) || shutdown.load(Ordering::Relaxed) {
+                    return false;
+                }
+                item = back;
+            }
+            Err(SendTimeoutError::Disconnected(_)) => return false,
+        }
+    }
+}
+
+/// The puller: takes messages off the consumer in stream order, registers each one as
+/// pending (not yet ready to ack) and hands it to the decoder. Redeliveries are recognised
+/// here by sequence. Decoding runs on its own thread so pulling and decoding overlap.
+fn pull(ctx: PullCtx) {
     let mut messages = match ctx.rt.block_on(ctx.consumer.messages()) {
         Ok(m) => m,
-        Err(e) => return fail(&ctx.out, format!("cannot pull messages: {e}")),
+        Err(e) => {
+            let failed = Pulled::Failed(format!("cannot pull messages: {e}"));
+            send(&ctx.out, failed, &ctx.stop, &ctx.shutdown);
+            return;
+        }
     };
-    let mut view = ChainView::new();
     let mut taken = 0u64;
     loop {
         if ctx.stop.load(Ordering::Relaxed) || ctx.shutdown.load(Ordering::Relaxed) {
@@ -479,7 +549,11 @@ fn read(ctx: ReadCtx) {
         });
         let message = match next {
             Err(_) => continue,
-            Ok(None) => return fail(&ctx.out, "the consumer's message stream ended".into()),
+            Ok(None) => {
+                let failed = Pulled::Failed("the consumer's message stream ended".into());
+                send(&ctx.out, failed, &ctx.stop, &ctx.shutdown);
+                return;
+            }
             Ok(Some(Err(e))) => {
                 tracing::warn!(error = %e, "pulling from NATS failed; retrying");
                 continue;
@@ -501,7 +575,7 @@ fn read(ctx: ReadCtx) {
             ctx.stats.redelivered.fetch_add(1, Ordering::Relaxed);
             let waiting = {
                 let mut p = ctx.pending.lock().unwrap_or_else(PoisonError::into_inner);
-                p.get_mut(&seq).map(|slot| *slot = reply).is_some()
+                p.get_mut(&seq).map(|slot| slot.reply = reply).is_some()
             };
             if !waiting {
                 // Committed (or dead-lettered) and acked, but the ack was lost: ack again.
@@ -510,13 +584,54 @@ fn read(ctx: ReadCtx) {
             continue;
         }
         taken = seq;
-        let subject = message.subject.to_string();
+        ctx.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                seq,
+                Slot {
+                    reply,
+                    ready: false,
+                },
+            );
         let content_type = message
             .headers
             .as_ref()
             .and_then(|h| h.get("Content-Type"))
             .map(|v| v.as_str().to_string());
-        let decoded = ChainEventV1::decode(content_type.as_deref(), &message.payload)
+        let pulled = Pulled::Message {
+            seq,
+            subject: message.subject.to_string(),
+            content_type,
+            payload: message.payload.clone(),
+        };
+        if !send(&ctx.out, pulled, &ctx.stop, &ctx.shutdown) {
+            return;
+        }
+    }
+}
+
+/// The decoder: decodes and validates each pulled message in stream order; a good one
+/// becomes a [`SourceEvent`] (and ready to ack once committed), a bad one a dead letter.
+fn decode(ctx: DecodeCtx) {
+    let mut view = ChainView::new();
+    loop {
+        if ctx.stop.load(Ordering::Relaxed) || ctx.shutdown.load(Ordering::Relaxed) {
+            return;
+        }
+        let (seq, subject, content_type, payload) =
+            match ctx.input.recv_timeout(Duration::from_millis(100)) {
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return,
+                Ok(Pulled::Failed(reason)) => return fail(&ctx.out, reason),
+                Ok(Pulled::Message {
+                    seq,
+                    subject,
+                    content_type,
+                    payload,
+                }) => (seq, subject, content_type, payload),
+            };
+        let decoded = ChainEventV1::decode(content_type.as_deref(), &payload)
             .map_err(|e| e.to_string())
             .and_then(|e| {
                 let expected = super::events_subject(&ctx.prefix, e.chain_id);
@@ -538,30 +653,23 @@ fn read(ctx: ReadCtx) {
         });
         match event {
             Ok((chain, finalized, event)) => {
-                ctx.pending
+                if let Some(slot) = ctx
+                    .pending
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .insert(seq, reply);
+                    .get_mut(&seq)
+                {
+                    slot.ready = true;
+                }
                 ctx.stats.events.fetch_add(1, Ordering::Relaxed);
-                let mut item = Ok(SourceEvent {
+                let item = Ok(SourceEvent {
                     event,
                     finalized: finalized.map(|f| (chain, f)),
                     caught_up: true,
                     epoch: Some(seq),
                 });
-                loop {
-                    match ctx.out.send_timeout(item, Duration::from_millis(100)) {
-                        Ok(()) => break,
-                        Err(SendTimeoutError::Timeout(back)) => {
-                            if ctx.stop.load(Ordering::Relaxed)
-                                || ctx.shutdown.load(Ordering::Relaxed)
-                            {
-                                return;
-                            }
-                            item = back;
-                        }
-                        Err(SendTimeoutError::Disconnected(_)) => return,
-                    }
+                if !send(&ctx.out, item, &ctx.stop, &ctx.shutdown) {
+                    return;
                 }
             }
             Err(reason) => {
@@ -581,7 +689,7 @@ fn read(ctx: ReadCtx) {
                     &ctx.js,
                     &super::deadletter_subject(&ctx.prefix),
                     headers,
-                    message.payload.clone(),
+                    payload,
                     20,
                 ));
                 if let Err(e) = published {
@@ -591,8 +699,22 @@ fn read(ctx: ReadCtx) {
                     );
                 }
                 ctx.stats.dead_letters.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = ctx.rt.block_on(message.ack()) {
-                    tracing::warn!(seq, error = %e, "cannot ack a dead letter; it is redelivered and dead-lettered again (deduplicated)");
+                let slot = ctx
+                    .pending
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&seq);
+                if let Some(slot) = slot {
+                    let acked = ctx.rt.block_on(async {
+                        ctx.client
+                            .publish(slot.reply, bytes::Bytes::from_static(b"+ACK"))
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        ctx.client.flush().await.map_err(|e| e.to_string())
+                    });
+                    if let Err(e) = acked {
+                        tracing::warn!(seq, error = %e, "cannot ack a dead letter; it is redelivered and dead-lettered again (deduplicated)");
+                    }
                 }
             }
         }
@@ -624,16 +746,21 @@ fn ack_committed(
     let done = {
         let mut p = pending.lock().unwrap_or_else(PoisonError::into_inner);
         let rest = p.split_off(&below);
-        std::mem::replace(&mut *p, rest)
+        let below = std::mem::replace(&mut *p, rest);
+        // Dead letters in flight stay: the decoder acks them after the dead-letter publish.
+        let (done, in_flight): (Vec<_>, Vec<_>) =
+            below.into_iter().partition(|(_, slot)| slot.ready);
+        p.extend(in_flight);
+        done
     };
     if done.is_empty() {
         return;
     }
     let n = done.len() as u64;
     rt.block_on(async {
-        for (_, reply) in done {
+        for (_, slot) in done {
             if let Err(e) = client
-                .publish(reply, bytes::Bytes::from_static(b"+ACK"))
+                .publish(slot.reply, bytes::Bytes::from_static(b"+ACK"))
                 .await
             {
                 tracing::warn!(error = %e, "cannot ack; the message is redelivered and skipped");

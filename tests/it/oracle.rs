@@ -53,25 +53,43 @@ fn timely_config(workers: usize) -> timely::Config {
 }
 
 fn run(events: Vec<SourceEvent>, workers: usize, blocks_per_epoch: usize) -> Vec<OutputBatch> {
+    run_sealing(events, workers, blocks_per_epoch, 0).0
+}
+
+/// A run sealing every `seal_every_secs` (0: never): the batches and the seal epochs.
+fn run_sealing(
+    events: Vec<SourceEvent>,
+    workers: usize,
+    blocks_per_epoch: usize,
+    seal_every_secs: u64,
+) -> (Vec<OutputBatch>, u64) {
     let sink = MemorySink::new();
     let settings = EngineSettings {
         blocks_per_epoch,
         max_inflight_epochs: 8,
         channel_capacity: 4,
+        // The oracle maps epoch i to event i: no seal epochs in between unless asked
+        // (sealing has its own test below).
+        seal_every_secs,
         ..EngineSettings::default()
     };
     let sinks: Vec<Box<dyn Sink>> = vec![Box::new(sink.clone())];
+    let control = RunControl::default();
     let summary = engine::run(
         &settings,
         timely_config(workers),
         vec![&GasFees],
         events.into_iter().map(Ok),
         sinks,
-        &RunControl::default(),
+        &control,
     )
     .unwrap();
     assert!(summary.epochs > 0);
-    sink.batches()
+    let seals = control
+        .stats
+        .seals
+        .load(std::sync::atomic::Ordering::Relaxed);
+    (sink.batches(), seals)
 }
 
 /// Canonical chain after each event (the epoch of event `i` is `1 + i` at one block per epoch).
@@ -419,4 +437,72 @@ fn updates_breaking_the_key_contract_go_to_the_errors_named() {
             .all(|b| b.errors.is_empty())
     );
     check_batches(&batches);
+}
+
+/// The updates of every output grouped by epoch, in epoch order, without the epoch numbers:
+/// what a sink sees, up to the numbering of the epochs.
+/// An epoch's updates of one output, without the epoch: `(row, diff)` sorted.
+type Group = Vec<(Vec<Value>, isize)>;
+
+fn written(batches: &[OutputBatch]) -> BTreeMap<&'static str, Vec<Group>> {
+    let mut out = BTreeMap::new();
+    for name in output_names() {
+        let mut by_epoch: BTreeMap<Epoch, Group> = BTreeMap::new();
+        for (row, t, d) in updates_of(batches, name) {
+            by_epoch.entry(*t).or_default().push((row.clone(), *d));
+        }
+        let groups: Vec<_> = by_epoch
+            .into_values()
+            .map(|mut g| {
+                g.sort();
+                g
+            })
+            .collect();
+        out.insert(name, groups);
+    }
+    out
+}
+
+#[test]
+fn sealing_frees_closed_days_and_writes_exactly_what_an_unsealed_run_writes() {
+    // 400 slots of 30 minutes: about 8 UTC days, the finalized head 64 blocks (32 hours)
+    // behind the tip, reorgs up to 64 deep; a seal at every hour of finalized chain time.
+    let config = DevnetConfig {
+        slot_seconds: 1_800,
+        ..storm(23, 400)
+    };
+    let events = events(config);
+    let canon = canonical_after_each(&events);
+    let unsealed = run(events.clone(), 1, 1);
+    let want = written(&unsealed);
+    for workers in [1, 2] {
+        let (sealed, seals) = run_sealing(events.clone(), workers, 1, 3_600);
+        assert!(seals >= 100, "{workers} workers: only {seals} seal epochs");
+        check_batches(&sealed);
+        assert!(sealed.iter().all(|b| b.errors.is_empty()));
+        let got = written(&sealed);
+        for name in output_names() {
+            assert_eq!(
+                got[name].len(),
+                want[name].len(),
+                "{workers} workers, {name}: epochs with updates"
+            );
+            assert_eq!(
+                got[name], want[name],
+                "{workers} workers, {name}: the updates"
+            );
+        }
+        // And the final state is the recompute over the final canonical chain.
+        let expect = expected(canon.last().unwrap());
+        for name in output_names() {
+            let mut state = State::new();
+            for (row, _, d) in updates_of(&sealed, name) {
+                apply(&mut state, row, *d);
+            }
+            assert_eq!(
+                state, expect[name],
+                "{workers} workers, {name}: final state"
+            );
+        }
+    }
 }

@@ -1,0 +1,298 @@
+//! Scale-out and memory (issue 7): compute scaling of the engine over worker threads and
+//! processes on the devnet source, and resident memory over a long devnet run.
+//!
+//! `cargo bench --bench scale` (`make bench` runs it). Environment: `BENCH_SCALE_BLOCKS`
+//! (blocks for the scaling runs, default 20000; 2000 without `--bench`), `BENCH_TXS` (mean
+//! transactions per block, default 200), `BENCH_MEM_BLOCKS` (blocks of the long run, default
+//! 1000000; 20000 without `--bench`), `BENCH_SCALE_ONLY` (`workers`, `processes` or `memory`).
+//!
+//! - **workers**: `engine::run` with `gas_fees` over pre-generated devnet events (not timed)
+//!   and a sink that drops the batches, on 1 and 2 worker threads, at 100 and 1000 blocks per
+//!   epoch; best of two. The 1-worker run is the anchor; the goal for 2 is >= 1.8x. The feeder
+//!   and the sink thread share the machine's cores with the workers.
+//! - **processes**: the binary, `chainflow run --fast --quiet --max-blocks N
+//!   --blocks-per-epoch 100`, as one process and as two (`-n 2 -p I -h hosts`, loopback), wall
+//!   time from spawn to the last exit. Every process generates the whole devnet itself.
+//! - **memory**: the binary, `chainflow run --fast --quiet --max-blocks N` (devnet, 12 s
+//!   slots, finality 64 blocks behind, sealing every hour of chain time: the default), its
+//!   `VmRSS` sampled every 250 ms. Reported at fractions of the run's wall time (the rate is
+//!   steady), the peak, and the growth from a quarter of the run to its end scaled to a
+//!   million blocks. The anchor: the same run with sealing off
+//!   (`CHAINFLOW_ENGINE__SEAL_EVERY_SECS=0`) over at most 100000 blocks.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chainflow::dataflows::gas_fees::GasFees;
+use chainflow::engine::{self, EngineSettings, RunControl};
+use chainflow::sinks::{OutputBatch, Sink};
+use chainflow::sources::SourceEvent;
+use chainflow::sources::devnet::{Devnet, DevnetConfig};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Drops every batch.
+struct NullSink;
+
+impl Sink for NullSink {
+    fn name(&self) -> &str {
+        "null"
+    }
+    fn commit(&mut self, _batch: &OutputBatch) -> chainflow::sinks::Result<()> {
+        Ok(())
+    }
+}
+
+fn generate(blocks: u64, txs: u32) -> Vec<SourceEvent> {
+    let config = DevnetConfig {
+        block_time_ms: 0,
+        max_blocks: Some(blocks),
+        txs_per_block: txs,
+        ..DevnetConfig::default()
+    };
+    Devnet::new(config).unwrap().map(|e| e.unwrap()).collect()
+}
+
+fn run_workers(events: Vec<SourceEvent>, workers: usize, per_epoch: usize) -> Duration {
+    let settings = EngineSettings {
+        blocks_per_epoch: per_epoch,
+        ..EngineSettings::default()
+    };
+    let config = if workers == 1 {
+        timely::Config::thread()
+    } else {
+        timely::Config::process(workers)
+    };
+    let started = Instant::now();
+    engine::run(
+        &settings,
+        config,
+        vec![&GasFees],
+        events.into_iter().map(Ok),
+        vec![Box::new(NullSink)],
+        &RunControl::default(),
+    )
+    .unwrap();
+    started.elapsed()
+}
+
+fn workers_section(blocks: u64, txs: u32) {
+    let events = generate(blocks, txs);
+    let total_txs: usize = events
+        .iter()
+        .flat_map(|e| e.event.new_blocks())
+        .map(|b| b.transactions.len())
+        .sum();
+    println!(
+        "scale bench, workers: {} devnet events, {total_txs} transactions (generated, not timed); best of 2",
+        events.len()
+    );
+    println!();
+    println!("| blocks/epoch | workers | wall | tx/s | speed-up over 1 worker |");
+    println!("|---:|---:|---:|---:|---:|");
+    for per_epoch in [100usize, 1_000] {
+        let mut anchor = None;
+        for workers in [1usize, 2] {
+            let wall = (0..2)
+                .map(|_| run_workers(events.clone(), workers, per_epoch))
+                .min()
+                .unwrap();
+            let base = *anchor.get_or_insert(wall);
+            let speedup = base.as_secs_f64() / wall.as_secs_f64();
+            println!(
+                "| {per_epoch} | {workers} | {wall:.2?} | {:.2}M | {speedup:.2}x{} |",
+                total_txs as f64 / wall.as_secs_f64() / 1e6,
+                if workers == 2 { "  [goal >= 1.8x]" } else { "" }
+            );
+        }
+    }
+    println!();
+}
+
+fn binary() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_chainflow"));
+    c.env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c
+}
+
+fn devnet_run(blocks: u64, txs: u32) -> Command {
+    let mut c = binary();
+    c.args([
+        "run",
+        "--fast",
+        "--quiet",
+        "--max-blocks",
+        &blocks.to_string(),
+    ])
+    .env("CHAINFLOW_DEVNET__TXS_PER_BLOCK", txs.to_string());
+    c
+}
+
+fn wait_ok(mut child: Child, what: &str) {
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{what} failed: {status}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn processes_section(blocks: u64, txs: u32) {
+    let mut one = Duration::MAX;
+    let mut two = Duration::MAX;
+    for _ in 0..2 {
+        let started = Instant::now();
+        let mut c = devnet_run(blocks, txs);
+        c.env("CHAINFLOW_ENGINE__BLOCKS_PER_EPOCH", "100");
+        wait_ok(c.spawn().unwrap(), "one process");
+        one = one.min(started.elapsed());
+
+        let dir = std::env::temp_dir().join(format!("chainflow-scale-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let hosts = dir.join("hosts.txt");
+        std::fs::write(
+            &hosts,
+            format!("127.0.0.1:{}\n127.0.0.1:{}\n", free_port(), free_port()),
+        )
+        .unwrap();
+        let started = Instant::now();
+        let children: Vec<Child> = (0..2)
+            .map(|p| {
+                let mut c = devnet_run(blocks, txs);
+                c.env("CHAINFLOW_ENGINE__BLOCKS_PER_EPOCH", "100")
+                    .args(["-n", "2", "-p", &p.to_string(), "-h"])
+                    .arg(&hosts);
+                c.spawn().unwrap()
+            })
+            .collect();
+        for child in children {
+            wait_ok(child, "a process of two");
+        }
+        two = two.min(started.elapsed());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    println!(
+        "scale bench, processes: the binary over {blocks} devnet blocks, 100 blocks per epoch; best of 2"
+    );
+    println!();
+    println!("| processes | wall | blocks/s | speed-up over 1 process |");
+    println!("|---:|---:|---:|---:|");
+    for (n, wall) in [(1, one), (2, two)] {
+        println!(
+            "| {n} | {wall:.2?} | {:.0} | {:.2}x |",
+            blocks as f64 / wall.as_secs_f64(),
+            one.as_secs_f64() / wall.as_secs_f64()
+        );
+    }
+    println!();
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Runs `command` to its end, sampling its resident memory: (wall, samples in KiB).
+fn sampled(mut command: Command) -> (Duration, Vec<(Duration, u64)>) {
+    let started = Instant::now();
+    let mut child = command.spawn().unwrap();
+    let pid = child.id();
+    let mut samples = Vec::new();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "the long run failed: {status}");
+            break;
+        }
+        if let Some(kib) = rss_kib(pid) {
+            samples.push((started.elapsed(), kib));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    (started.elapsed(), samples)
+}
+
+fn at_fraction(samples: &[(Duration, u64)], wall: Duration, f: f64) -> u64 {
+    let t = wall.mul_f64(f);
+    samples
+        .iter()
+        .take_while(|(at, _)| *at <= t)
+        .last()
+        .or(samples.first())
+        .map_or(0, |(_, kib)| *kib)
+}
+
+fn memory_section(blocks: u64, txs: u32) {
+    let anchor_blocks = blocks.min(100_000);
+    let mut unsealed = devnet_run(anchor_blocks, txs);
+    unsealed.env("CHAINFLOW_ENGINE__SEAL_EVERY_SECS", "0");
+    let runs = [
+        ("sealing off (anchor)", anchor_blocks, sampled(unsealed)),
+        (
+            "sealing every hour (default)",
+            blocks,
+            sampled(devnet_run(blocks, txs)),
+        ),
+    ];
+    println!(
+        "scale bench, memory: the binary over devnet blocks ({txs} transactions per block on average, 12 s slots), VmRSS every 250 ms"
+    );
+    println!();
+    println!(
+        "| run | blocks | wall | RSS at 10% | 25% | 50% | 75% | end | peak | growth per million blocks (25% to end) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (label, n, (wall, samples)) in &runs {
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        let at = |f| at_fraction(samples, *wall, f);
+        let peak = samples.iter().map(|(_, k)| *k).max().unwrap_or(0);
+        let end = samples.last().map_or(0, |(_, k)| *k);
+        let growth = (end as f64 - at(0.25) as f64) / (0.75 * *n as f64) * 1e6;
+        println!(
+            "| {label} | {n} | {wall:.1?} | {:.0} MiB | {:.0} MiB | {:.0} MiB | {:.0} MiB | {:.0} MiB | {:.0} MiB | {:.0} MiB |",
+            mib(at(0.10)),
+            mib(at(0.25)),
+            mib(at(0.50)),
+            mib(at(0.75)),
+            mib(end),
+            mib(peak),
+            growth / 1024.0
+        );
+    }
+    println!();
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let blocks = env_or("BENCH_SCALE_BLOCKS", if full { 20_000 } else { 2_000 });
+    let mem_blocks = env_or("BENCH_MEM_BLOCKS", if full { 1_000_000 } else { 20_000 });
+    let txs = env_or("BENCH_TXS", 200) as u32;
+    let only = std::env::var("BENCH_SCALE_ONLY").unwrap_or_default();
+    if only.is_empty() || only == "workers" {
+        workers_section(blocks, txs);
+    }
+    if only.is_empty() || only == "processes" {
+        processes_section(blocks, txs);
+    }
+    if only.is_empty() || only == "memory" {
+        memory_section(mem_blocks, txs);
+    }
+}
