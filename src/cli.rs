@@ -403,6 +403,31 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
     let timely_config =
         timely::Config::from_args(std::iter::once("chainflow".to_string()).chain(timely_args))
             .map_err(|e| anyhow::anyhow!("invalid timely flags: {e}"))?;
+    // A replay across processes splits the range: each process reads its share (the range
+    // must be final, so every process reads the same chain).
+    let cluster = match &timely_config.communication {
+        timely::CommunicationConfig::Cluster {
+            process, addresses, ..
+        } if addresses.len() > 1 => Some((*process, addresses.len())),
+        _ => None,
+    };
+    let split = match (&replay, cluster) {
+        (Some(plan), Some(placement)) if !plan.follow => {
+            let to = plan.to.context(
+                "a replay across processes needs --to (every process must read the same range)",
+            )?;
+            let chain = config.chains.first().context("replay needs a chain")?;
+            let probe = NodeProbe::connect(chain)?;
+            let finalized = probe.finalized()?.unwrap_or(0);
+            if to > finalized {
+                bail!(
+                    "a replay across processes reads final history only: --to {to} is above the node's finalized block {finalized} (replay up to {finalized} across processes, the rest with one process or --follow)"
+                );
+            }
+            Some(placement)
+        }
+        _ => None,
+    };
 
     let control = RunControl::default();
     let shutdown = control.shutdown.clone();
@@ -571,6 +596,22 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
         );
         Box::new(Devnet::new(config.devnet.clone())?)
     } else {
+        if let (Some((process, processes)), Some(plan)) = (split, &replay) {
+            settings.partitioned = true;
+            for chain in &mut config.chains {
+                chain.share = Some(crate::sources::rpc::RangeShare {
+                    process,
+                    processes,
+                    blocks_per_epoch: plan.blocks_per_epoch as u64,
+                    start_epoch: settings.start_epoch,
+                });
+            }
+            tracing::info!(
+                process,
+                processes,
+                "replay across processes: this process reads every {processes}th epoch of the range"
+            );
+        }
         tracing::info!(chains = config.chains.len(), dataflows = ?config.dataflows.enabled, "following chains over JSON-RPC");
         Box::new(RpcSource::start(
             config.chains.clone(),
@@ -604,6 +645,7 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
         reorgs = summary.reorgs,
         batches = summary.batches,
         updates = summary.updates,
+        seals = control.stats.seals.load(Ordering::Relaxed),
         "run finished"
     );
     Ok(())

@@ -59,6 +59,12 @@ pub struct EngineSettings {
     /// of this many seconds of chain time: state of closed buckets below finality leaves the
     /// dataflows, so memory stays bounded on long runs. 0 never seals.
     pub seal_every_secs: u64,
+    /// Each process's source reads its own share of the input (a replay across processes,
+    /// see `RangeShare`): every local worker takes the blocks of its process that fall to it
+    /// among the local workers (the dataflows exchange by key), the source's epochs are the
+    /// even ones from `start_epoch`, and every odd epoch is a seal slot.
+    #[serde(skip)]
+    pub partitioned: bool,
 }
 
 impl Default for EngineSettings {
@@ -70,6 +76,7 @@ impl Default for EngineSettings {
             start_epoch: 1,
             batch_until_caught_up: false,
             seal_every_secs: 3600,
+            partitioned: false,
         }
     }
 }
@@ -312,6 +319,7 @@ where
 
     let max_inflight = settings.max_inflight_epochs.max(1);
     let start = settings.start_epoch;
+    let partitioned = settings.partitioned;
     let worker_stop = Arc::clone(&stop);
     let guards = timely::execute(timely_config, move |worker| {
         let index = worker.index();
@@ -335,6 +343,7 @@ where
             meta: RefCell::new(BTreeMap::new()),
             lowers: RefCell::new(Vec::new()),
             start,
+            seal_slots: partitioned,
         });
         let (mut input, mut seal_input, probe, mismatch) = worker.dataflow::<Epoch, _, _>(|scope| {
             let (input, blocks) = scope.new_collection::<Block, Diff>();
@@ -526,10 +535,14 @@ where
         let local = senders.len().max(1);
         let mut parts: Vec<Vec<(Block, Diff)>> = (0..local).map(|_| Vec::new()).collect();
         for (block, diff) in updates {
-            let worker = worker_of(&block, peers);
-            if worker / local == process
-                && let Some(part) = parts.get_mut(worker % local)
-            {
+            let (worker, mine) = if settings.partitioned {
+                // The source read only this process's share: all of it stays here.
+                (worker_of(&block, local), true)
+            } else {
+                let worker = worker_of(&block, peers);
+                (worker % local, worker / local == process)
+            };
+            if mine && let Some(part) = parts.get_mut(worker) {
                 part.push((block, diff));
             }
         }
@@ -621,7 +634,7 @@ where
         let explicit = item.epoch.is_some();
         numbered |= explicit;
         control.stats.record(&item.event);
-        if seal_every > 0 && !numbered {
+        if seal_every > 0 && (!numbered || settings.partitioned) {
             for block in item.event.old() {
                 if let Some(t) = times.get_mut(&block.chain_id) {
                     t.remove(&block.number);
@@ -669,7 +682,23 @@ where
             epoch += 1;
             sent += 1;
             blocks_in_epoch = 0;
-            if seal_every > 0 && !numbered {
+            if settings.partitioned {
+                // The odd epoch after each of this process's epochs is its seal slot (the
+                // release drops every odd epoch's updates), sealed or not.
+                let seals = if seal_every > 0 {
+                    due_seals(seal_every, &finalized, &fed, &mut times, &mut sealed_step)
+                } else {
+                    Vec::new()
+                };
+                control
+                    .stats
+                    .seals
+                    .fetch_add(u64::from(!seals.is_empty()), Ordering::Relaxed);
+                if !send_sealing(epoch, Vec::new(), seals, &finalized, &fed, caught_up) {
+                    break;
+                }
+                epoch += 1;
+            } else if seal_every > 0 && !numbered {
                 let seals = due_seals(seal_every, &finalized, &fed, &mut times, &mut sealed_step);
                 if !seals.is_empty() {
                     tracing::debug!(epoch, ?seals, "sealing");

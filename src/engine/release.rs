@@ -53,6 +53,9 @@ pub(crate) struct ReleaseContext {
     pub lowers: RefCell<Vec<Epoch>>,
     /// The first epoch of the run: the lower bound of the first batch.
     pub start: Epoch,
+    /// Every odd epoch from `start` is a seal slot (a partitioned source: see
+    /// [`super::EngineSettings::partitioned`]); its updates are dropped wherever sealed.
+    pub seal_slots: bool,
 }
 
 impl ReleaseContext {
@@ -133,7 +136,8 @@ pub(crate) fn attach(
             let mut updates = ready;
             {
                 let meta = ctx.meta.borrow();
-                updates.retain(|(_, t, _)| !meta.get(t).is_some_and(|m| m.seal));
+                let slot = |t: Epoch| ctx.seal_slots && t >= ctx.start && (t - ctx.start) % 2 == 1;
+                updates.retain(|(_, t, _)| !slot(*t) && !meta.get(t).is_some_and(|m| m.seal));
             }
             consolidate_updates(&mut updates);
             // Sorted by epoch, then retractions before insertions within an epoch.

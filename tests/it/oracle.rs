@@ -506,3 +506,55 @@ fn sealing_frees_closed_days_and_writes_exactly_what_an_unsealed_run_writes() {
         }
     }
 }
+
+#[test]
+fn a_partitioned_source_seals_in_its_slots_and_writes_what_an_unsealed_run_writes() {
+    // A final chain (no reorgs) of about 8 UTC days, fed as a process of a replay across
+    // processes feeds its share: explicit even epochs, the finalized height its own last
+    // block; every odd epoch is a seal slot.
+    let config = DevnetConfig {
+        reorg_rate: 0.0,
+        slot_seconds: 1_800,
+        ..storm(29, 400)
+    };
+    let events = events(config);
+    assert!(events.iter().all(|e| e.event.depth() == 0));
+    let want = written(&run(events.clone(), 1, 1));
+    let shared: Vec<SourceEvent> = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut e)| {
+            let last = e.event.new_blocks().last().map(|b| (b.chain_id, b.number));
+            e.epoch = Some(1 + 2 * i as u64);
+            e.finalized = last;
+            e
+        })
+        .collect();
+    for workers in [1, 2] {
+        let sink = MemorySink::new();
+        let settings = EngineSettings {
+            max_inflight_epochs: 8,
+            channel_capacity: 4,
+            partitioned: true,
+            ..EngineSettings::default()
+        };
+        let control = RunControl::default();
+        engine::run(
+            &settings,
+            timely_config(workers),
+            vec![&GasFees],
+            shared.clone().into_iter().map(Ok),
+            vec![Box::new(sink.clone())],
+            &control,
+        )
+        .unwrap();
+        let seals = control
+            .stats
+            .seals
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert!(seals >= 100, "{workers} workers: only {seals} seals");
+        let batches = sink.batches();
+        check_batches(&batches);
+        assert_eq!(written(&batches), want, "{workers} workers");
+    }
+}

@@ -50,6 +50,7 @@ fn chain(anvil: &Anvil) {
 
 #[test]
 fn a_replayed_range_equals_the_node_and_a_live_run_at_one_and_two_workers() {
+    // (Two processes: `a_final_range_is_split_across_two_processes_...` below.)
     let anvil = Anvil::with(AnvilOpts::default());
     chain(&anvil);
     let head = anvil.head_number().to_string();
@@ -87,53 +88,10 @@ fn a_replayed_range_equals_the_node_and_a_live_run_at_one_and_two_workers() {
             "{text}"
         );
     }
-    // Two processes on loopback (timely's -n 2 -p I): the same tables again.
-    let procs = schema("replay_n2");
-    let port = 2101 + (std::process::id() % 500) as u16 * 4;
-    let hosts = dir.path().join("hosts");
-    std::fs::write(
-        &hosts,
-        format!("127.0.0.1:{port}\n127.0.0.1:{}\n", port + 1),
-    )
-    .unwrap();
-    let children: Vec<_> = (0..2)
-        .map(|p| {
-            let log = dir.path().join(format!("n2p{p}.log"));
-            let idx = p.to_string();
-            let hostfile = hosts.display().to_string();
-            replay_cmd(
-                &anvil.http_url(),
-                &procs,
-                &[
-                    "--from",
-                    "0",
-                    "--to",
-                    &head,
-                    "--blocks-per-epoch",
-                    "7",
-                    "-n",
-                    "2",
-                    "-p",
-                    &idx,
-                    "-h",
-                    &hostfile,
-                ],
-                &log,
-            )
-            .spawn()
-            .unwrap()
-        })
-        .collect();
-    for (p, mut child) in children.into_iter().enumerate() {
-        let status = child.wait().unwrap();
-        let log = std::fs::read_to_string(dir.path().join(format!("n2p{p}.log"))).unwrap();
-        assert!(status.success(), "process {p}: {log}");
-    }
     // The range ended the run; the tables equal the node's recompute...
     outputs_converge(&|s| rows(&one, s), &anvil, &|| true, "replay -w 1");
     // ... and each other, at 1 and 2 workers.
     assert_eq!(tables(&one), tables(&two));
-    assert_eq!(tables(&one), tables(&procs), "1 process and 2 processes");
     // A live run over the same blocks writes the same tables.
     let live = schema("replay_live");
     let log = dir.path().join("live.log");
@@ -251,4 +209,134 @@ fn follow_goes_on_with_the_live_head_through_a_reorg_at_the_range_end() {
     let mut child = child.into_inner().unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// Runs `replay` as `processes` processes on loopback (`-n N -p I -h hosts`) with `extra`
+/// flags; returns each process's exit status and log.
+fn replay_processes(
+    anvil: &Anvil,
+    pg: &PostgresConfig,
+    processes: usize,
+    extra: &[&str],
+    dir: &Path,
+) -> Vec<(std::process::ExitStatus, String)> {
+    let hosts = dir.join(format!("hosts-{}", pg.schema));
+    let lines: String = (0..processes)
+        .map(|_| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            format!("127.0.0.1:{port}\n")
+        })
+        .collect();
+    std::fs::write(&hosts, lines).unwrap();
+    let n = processes.to_string();
+    let hostfile = hosts.display().to_string();
+    let children: Vec<_> = (0..processes)
+        .map(|p| {
+            let log = dir.join(format!("{}-p{p}.log", pg.schema));
+            let idx = p.to_string();
+            let mut args: Vec<&str> = extra.to_vec();
+            args.extend(["-n", &n, "-p", &idx, "-h", &hostfile]);
+            (
+                log.clone(),
+                replay_cmd(&anvil.http_url(), pg, &args, &log)
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|(log, mut child)| {
+            let status = child.wait().unwrap();
+            (status, std::fs::read_to_string(log).unwrap())
+        })
+        .collect()
+}
+
+/// The `blocks=` field of a process's "range share read" log line.
+fn share_read(log: &str) -> u64 {
+    let line = log
+        .lines()
+        .find(|l| l.contains("range share read"))
+        .unwrap_or_else(|| panic!("no share read in {log}"));
+    let at = line.find("blocks=").unwrap() + "blocks=".len();
+    line[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_final_range_is_split_across_two_processes_and_gives_the_tables_of_one() {
+    let anvil = Anvil::with(AnvilOpts::default());
+    // Blocks half an hour apart across two UTC days first, so the range seals closed days.
+    anvil.mine_with_interval(100, 1_800);
+    chain(&anvil);
+    let to = anvil.head_number();
+    // anvil finalizes 64 blocks behind its head: push the range below finality.
+    anvil.mine(70);
+    let to_s = to.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--from", "0", "--to", &to_s, "--blocks-per-epoch", "7"];
+    let one = schema("replay_split_1");
+    let log = dir.path().join("one.log");
+    let status = replay_cmd(&anvil.http_url(), &one, &flags, &log)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    // Two processes of two workers each: every process reads every other epoch.
+    let two = schema("replay_split_2");
+    let mut with_workers = flags.to_vec();
+    with_workers.extend(["-w", "2"]);
+    let runs = replay_processes(&anvil, &two, 2, &with_workers, dir.path());
+    let mut shares = Vec::new();
+    for (p, (status, log)) in runs.iter().enumerate() {
+        assert!(status.success(), "process {p}: {log}");
+        shares.push(share_read(log));
+    }
+    assert!(
+        shares.iter().all(|s| *s > 0),
+        "both processes fetch: {shares:?}"
+    );
+    // Both processes sealed closed days in their slots (the release on process 0 drops the
+    // slots of both).
+    for (p, (_, log)) in runs.iter().enumerate() {
+        let line = log.lines().find(|l| l.contains("run finished")).unwrap();
+        assert!(
+            !line.contains("seals=0"),
+            "process {p} sealed nothing: {line}"
+        );
+    }
+    assert_eq!(
+        shares.iter().sum::<u64>(),
+        to + 1,
+        "the shares cover the range once: {shares:?}"
+    );
+    let tables_one = tables(&one);
+    assert!(tables_one.values().any(|rows| rows.len() as u64 >= to));
+    assert_eq!(tables_one, tables(&two), "1 process and 2 processes");
+    // A range that is not final yet is refused by every process, with the reason.
+    let head = anvil.head_number().to_string();
+    let refused = schema("replay_split_refused");
+    let runs = replay_processes(
+        &anvil,
+        &refused,
+        2,
+        &["--from", "0", "--to", &head],
+        dir.path(),
+    );
+    for (status, log) in runs {
+        assert!(!status.success());
+        assert!(log.contains("reads final history only"), "{log}");
+    }
 }

@@ -38,6 +38,23 @@ use super::{SourceError, SourceEvent};
 use crate::model::fees::BlobParams;
 use crate::model::{B256, Block};
 
+/// One process's share of a replay across processes: the range `start_block..=end_block`
+/// (all of it final) is cut into epochs of `blocks_per_epoch` blocks, epoch `k` at
+/// `start_epoch + 2k` (the odd epochs between are seal slots, see `src/engine/seal.rs`), and
+/// process `p` of `n` reads the epochs `k` with `k % n == p`. Every process marks the last
+/// epoch as caught up (with its blocks, or with none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RangeShare {
+    /// This process's index.
+    pub process: usize,
+    /// Number of processes.
+    pub processes: usize,
+    /// Blocks per epoch.
+    pub blocks_per_epoch: u64,
+    /// Epoch of the range's first blocks.
+    pub start_epoch: crate::model::Epoch,
+}
+
 /// One chain to follow (`[[chains]]` in the config).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -64,6 +81,10 @@ pub struct ChainConfig {
     /// the head.
     #[serde(default)]
     pub end_block: Option<u64>,
+    /// This process's share of a replay across processes (set by `chainflow replay`, never
+    /// from the config): see [`RangeShare`].
+    #[serde(skip)]
+    pub share: Option<RangeShare>,
     /// Polling interval over HTTP, in milliseconds.
     #[serde(default = "default_poll")]
     pub poll_interval_ms: u64,
@@ -97,6 +118,7 @@ impl ChainConfig {
             on_deep_reorg: DeepReorgPolicy::Halt,
             start_block: None,
             end_block: None,
+            share: None,
             poll_interval_ms: default_poll(),
             blob_schedule: None,
             max_concurrency: default_concurrency(),
@@ -285,6 +307,11 @@ impl NodeProbe {
             .map(|h| h.number))
     }
 
+    /// The node's finalized block number; `None` when it reports none.
+    pub fn finalized(&self) -> Result<Option<u64>, SourceError> {
+        self.rt.block_on(self.client.finalized())
+    }
+
     /// The timestamp of the canonical block `number`; `None` when the node has none.
     pub fn timestamp(&self, number: u64) -> Result<Option<u64>, SourceError> {
         Ok(self
@@ -295,6 +322,86 @@ impl NodeProbe {
 }
 
 type Shared = Arc<Mutex<Arc<NodeClient>>>;
+
+/// Reads this process's share of a final range (see [`RangeShare`]): each epoch's blocks
+/// checked complete, linked to each other and to the canonical block before them.
+fn read_share(
+    fetch: &mut dyn BlockFetcher,
+    chain_id: crate::model::ChainId,
+    from: u64,
+    end: u64,
+    share: RangeShare,
+    out: &Sender<Result<SourceEvent, SourceError>>,
+) -> Result<(), SourceError> {
+    let per = share.blocks_per_epoch.max(1);
+    let processes = share.processes.max(1);
+    let epochs = if end < from {
+        0
+    } else {
+        (end - from) / per + 1
+    };
+    let invalid = |what: String, reason: String| SourceError::Invalid {
+        chain_id,
+        what,
+        reason,
+    };
+    let mut read = 0u64;
+    for k in (share.process as u64..epochs).step_by(processes) {
+        let a = from + k * per;
+        let b = (a + per - 1).min(end);
+        let blocks = fetch.blocks_by_number(a, b)?;
+        if blocks.len() as u64 != b - a + 1 {
+            return Err(invalid(
+                format!("blocks {a}..={b}"),
+                format!("the node returned {} of {}", blocks.len(), b - a + 1),
+            ));
+        }
+        let mut parent = match a.checked_sub(1) {
+            Some(before) => fetch.canonical_hash(before)?,
+            None => None,
+        };
+        for block in &blocks {
+            if parent.is_some_and(|p| p != block.parent_hash) {
+                return Err(invalid(
+                    format!("block {}", block.number),
+                    "not linked to the canonical block before it: the range is not final (replay across processes reads final history only)".into(),
+                ));
+            }
+            parent = Some(block.hash);
+        }
+        read += blocks.len() as u64;
+        let last = k + 1 == epochs;
+        let item = SourceEvent {
+            event: crate::model::ChainEvent::Committed { new: blocks },
+            finalized: Some((chain_id, b)),
+            caught_up: last,
+            epoch: Some(share.start_epoch + 2 * k),
+        };
+        if out.send(Ok(item)).is_err() {
+            return Ok(());
+        }
+    }
+    // The last epoch is someone else's: mark it caught up here too, with no blocks.
+    if epochs > 0 && (epochs - 1) % processes as u64 != share.process as u64 {
+        let item = SourceEvent {
+            event: crate::model::ChainEvent::Committed { new: Vec::new() },
+            finalized: None,
+            caught_up: true,
+            epoch: Some(share.start_epoch + 2 * (epochs - 1)),
+        };
+        let _ = out.send(Ok(item));
+    }
+    tracing::info!(
+        chain_id,
+        from,
+        end,
+        process = share.process,
+        processes,
+        blocks = read,
+        "range share read"
+    );
+    Ok(())
+}
 
 struct Fetcher<'a> {
     rt: &'a Runtime,
@@ -567,6 +674,12 @@ fn follow_chain(
             .block_on(fetcher.client().latest_head())
             .map(|h| h.map_or(0, |h| h.number)),
     };
+    if let (Some(share), Some(end), Ok(from)) = (chain.share, chain.end_block, &start) {
+        if let Err(e) = read_share(&mut fetcher, chain_id, *from, end, share, &out) {
+            fail(e);
+        }
+        return;
+    }
     let mut stopped = false;
     let mut marked = false;
     // The backfill's events go out one behind, so its last one can carry the mark.
