@@ -753,7 +753,13 @@ fn main() {
             .map(|r| r.2.wall)
             .unwrap();
         let secs = m.wall.as_secs_f64();
-        let (cpu, per_block) = match m.cpu {
+        // The binary's CPU is another process's: not measured here.
+        let cpu_of = if label.contains("binary") {
+            None
+        } else {
+            m.cpu
+        };
+        let (cpu, per_block) = match cpu_of {
             Some(c) => (
                 format!("{c:.2?}"),
                 format!("{:.0?}", c / (blocks as u32 + 1)),
