@@ -6,6 +6,7 @@
 //! it to [`registry`]. See `dataflows/README.md`.
 
 pub mod gas_fees;
+pub mod taiko;
 
 use crate::engine::dataflow::Dataflow;
 
