@@ -1,0 +1,191 @@
+//! The per-block metrics of a Taiko L2 block (the `l2_heads` row of issue 8), as rollup
+//! dashboards define them (`EVENTS.md`, "L2 block metrics", after taikoscope):
+//!
+//! - `sum_gas_used`: gas used by the block's transactions **excluding the anchor
+//!   transaction** (the one sent to the anchor contract);
+//! - `sum_tx`: transactions **including** the anchor transaction;
+//! - `sum_priority_fee`: Σ (effective gas price − base fee) × gas used, anchor excluded,
+//!   never negative per transaction;
+//! - `sum_base_fee`: `sum_gas_used × base fee per gas`;
+//! - `sequencer`: the header's beneficiary.
+//!
+//! Pure functions over [`Block`]; the dataflow keys rows by `(chain_id, block_number)`, so an
+//! L2 reorg retracts the orphaned block's row and inserts the new branch's at the same epoch.
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::dataflow::{Column, ColumnType as T, Position, Row, Value};
+use crate::model::{Address, B256, Block, Wei};
+
+/// One row of `l2_heads`: the metrics of one canonical L2 block.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct L2Head {
+    /// L2 chain id.
+    pub chain_id: u64,
+    /// L2 block number.
+    pub block_number: u64,
+    /// L2 block hash.
+    pub block_hash: B256,
+    /// Block time (unix seconds).
+    pub timestamp: u64,
+    /// Gas used, the anchor transaction excluded.
+    pub sum_gas_used: u64,
+    /// Transactions, the anchor transaction included.
+    pub sum_tx: u64,
+    /// Priority fees in wei, the anchor transaction excluded.
+    pub sum_priority_fee: Wei,
+    /// `sum_gas_used × base fee per gas`, in wei.
+    pub sum_base_fee: Wei,
+    /// The block's beneficiary.
+    pub sequencer: Address,
+}
+
+impl L2Head {
+    /// The metrics of `block`, whose anchor transactions are those sent to `anchor`.
+    pub fn of(block: &Block, anchor: Address) -> Self {
+        let mut sum_gas_used = 0u64;
+        let mut sum_priority_fee: Wei = 0;
+        for tx in block.transactions.iter().filter(|t| t.to != Some(anchor)) {
+            sum_gas_used = sum_gas_used.saturating_add(tx.gas_used);
+            sum_priority_fee = sum_priority_fee.saturating_add(
+                tx.effective_tip(block.base_fee_per_gas)
+                    .saturating_mul(Wei::from(tx.gas_used)),
+            );
+        }
+        L2Head {
+            chain_id: block.chain_id,
+            block_number: block.number,
+            block_hash: block.hash,
+            timestamp: block.timestamp,
+            sum_gas_used,
+            sum_tx: block.transactions.len() as u64,
+            sum_priority_fee,
+            sum_base_fee: Wei::from(sum_gas_used).saturating_mul(block.base_fee_per_gas),
+            sequencer: block.miner,
+        }
+    }
+}
+
+impl Row for L2Head {
+    const COLUMNS: &'static [Column] = &[
+        Column::new("chain_id", T::U64, "L2 chain id"),
+        Column::new("block_number", T::U64, "L2 block height"),
+        Column::new("block_hash", T::Hash, "L2 block hash"),
+        Column::new("timestamp", T::Timestamp, "block time"),
+        Column::new(
+            "sum_gas_used",
+            T::U64,
+            "gas used, anchor transaction excluded",
+        ),
+        Column::new(
+            "sum_tx",
+            T::U64,
+            "transactions, anchor transaction included",
+        ),
+        Column::new(
+            "sum_priority_fee",
+            T::Wei,
+            "sum of effective tip x gas used, anchor transaction excluded",
+        ),
+        Column::new("sum_base_fee", T::Wei, "sum_gas_used x base fee per gas"),
+        Column::new("sequencer", T::Address, "block beneficiary"),
+    ];
+    const KEY: &'static [&'static str] = &["chain_id", "block_number"];
+    const POSITION: Position = Position::Block("block_number");
+
+    fn values(&self) -> Vec<Value> {
+        vec![
+            Value::U64(self.chain_id),
+            Value::U64(self.block_number),
+            Value::Hash(self.block_hash),
+            Value::U64(self.timestamp),
+            Value::U64(self.sum_gas_used),
+            Value::U64(self.sum_tx),
+            Value::Wei(self.sum_priority_fee),
+            Value::Wei(self.sum_base_fee),
+            Value::Address(self.sequencer),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataflows::taiko::events::L2_ANCHOR;
+    use crate::model::Tx;
+
+    fn tx(index: u32, to: Option<Address>, price: Wei, gas_used: u64) -> Tx {
+        Tx {
+            hash: B256::with_last_byte(index as u8),
+            index,
+            tx_type: 2,
+            from: Address::repeat_byte(1),
+            to,
+            value: 0,
+            gas_limit: gas_used * 2,
+            gas_used,
+            effective_gas_price: price,
+            max_fee_per_gas: Some(price * 2),
+            max_priority_fee_per_gas: Some(price),
+            max_fee_per_blob_gas: None,
+            blob_count: 0,
+            success: true,
+        }
+    }
+
+    fn block(transactions: Vec<Tx>) -> Block {
+        Block {
+            chain_id: 167_000,
+            number: 1_000,
+            hash: B256::repeat_byte(0xab),
+            parent_hash: B256::repeat_byte(0xaa),
+            timestamp: 1_775_000_000,
+            miner: Address::repeat_byte(0x5e),
+            gas_used: transactions.iter().map(|t| t.gas_used).sum(),
+            gas_limit: 240_000_000,
+            base_fee_per_gas: 10_000_000,
+            blob_gas_used: 0,
+            excess_blob_gas: 0,
+            blob_base_fee: 0,
+            transactions,
+            logs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_anchor_transaction_counts_in_sum_tx_only() {
+        let other = Some(Address::repeat_byte(9));
+        let b = block(vec![
+            // The anchor: no tip, large gas; excluded from the sums.
+            tx(0, Some(L2_ANCHOR), 10_000_000, 250_000),
+            tx(1, other, 12_000_000, 21_000),
+            tx(2, other, 10_500_000, 100_000),
+            // Priced below the base fee (cannot happen on chain): a tip of 0, not negative.
+            tx(3, None, 9_000_000, 50_000),
+        ]);
+        let row = L2Head::of(&b, L2_ANCHOR);
+        assert_eq!(row.sum_tx, 4);
+        assert_eq!(row.sum_gas_used, 21_000 + 100_000 + 50_000);
+        assert_eq!(row.sum_priority_fee, 2_000_000 * 21_000 + 500_000 * 100_000);
+        assert_eq!(row.sum_base_fee, 171_000 * 10_000_000);
+        assert_eq!(row.sequencer, Address::repeat_byte(0x5e));
+        assert_eq!(row.values().len(), L2Head::COLUMNS.len());
+    }
+
+    #[test]
+    fn a_block_with_only_the_anchor_has_zero_sums() {
+        let row = L2Head::of(
+            &block(vec![tx(0, Some(L2_ANCHOR), 10_000_000, 250_000)]),
+            L2_ANCHOR,
+        );
+        assert_eq!(
+            (
+                row.sum_tx,
+                row.sum_gas_used,
+                row.sum_priority_fee,
+                row.sum_base_fee
+            ),
+            (1, 0, 0, 0)
+        );
+    }
+}
