@@ -454,7 +454,7 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
     }
     let mut dataflows = Vec::new();
     for name in &config.dataflows.enabled {
-        match crate::dataflows::find(name) {
+        match crate::dataflows::configured(name, &config) {
             Some(df) => dataflows.push(df),
             None => bail!("unknown dataflow '{name}'"),
         }

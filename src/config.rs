@@ -74,6 +74,8 @@ pub struct Config {
     /// NATS JetStream ingress (`[nats]`); when set, `run` reads chain events from the stream
     /// instead of the chains or the devnet (or `--nats URL`).
     pub nats: Option<crate::nats::NatsConfig>,
+    /// The `taiko` dataflow: which chain is the L2 and the protocol's contracts (`[taiko]`).
+    pub taiko: crate::dataflows::taiko::TaikoConfig,
 }
 
 /// The sink names `[outputs]` may list.
@@ -145,6 +147,7 @@ impl Default for DataflowsConfig {
         DataflowsConfig {
             enabled: crate::dataflows::registry()
                 .iter()
+                .filter(|d| d.enabled_by_default())
                 .map(|d| d.name().to_string())
                 .collect(),
         }

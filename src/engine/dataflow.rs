@@ -272,4 +272,9 @@ pub trait Dataflow: Send + Sync {
     fn outputs(&self) -> Vec<OutputSpec>;
     /// Builds the dataflow on `inputs` and returns its outputs.
     fn build<'s>(&self, inputs: &Inputs<'s>) -> Vec<Output<'s>>;
+    /// Whether a config without `[dataflows] enabled` runs it (dataflows of one protocol,
+    /// such as `taiko`, are opt-in).
+    fn enabled_by_default(&self) -> bool {
+        true
+    }
 }

@@ -18,3 +18,4 @@ mod rpc;
 mod rpc_errors;
 mod schemas;
 mod support;
+mod taiko;

@@ -54,6 +54,11 @@ pub fn migrations() -> Vec<Migration> {
             name: "gas_fees_rollups",
             sql: include_str!("../../../migrations/clickhouse/0002_gas_fees_rollups.sql"),
         },
+        Migration {
+            version: 3,
+            name: "taiko_l2_heads",
+            sql: include_str!("../../../migrations/clickhouse/0003_taiko_l2_heads.sql"),
+        },
     ];
     all.sort_by_key(|m| m.version);
     all

@@ -72,11 +72,18 @@ pub struct Migration {
 
 /// Every migration, in order.
 pub fn migrations() -> Vec<Migration> {
-    vec![Migration {
-        version: 1,
-        name: "0001_gas_fees.sql",
-        sql: include_str!("../../../migrations/timescale/0001_gas_fees.sql"),
-    }]
+    vec![
+        Migration {
+            version: 1,
+            name: "0001_gas_fees.sql",
+            sql: include_str!("../../../migrations/timescale/0001_gas_fees.sql"),
+        },
+        Migration {
+            version: 2,
+            name: "0002_taiko_l2_heads.sql",
+            sql: include_str!("../../../migrations/timescale/0002_taiko_l2_heads.sql"),
+        },
+    ]
 }
 
 /// Splits a migration into the part that always runs and the TimescaleDB part (from the
