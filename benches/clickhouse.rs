@@ -76,6 +76,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+#[path = "common/mod.rs"]
+mod common;
+use common::env_or;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -101,13 +105,6 @@ const LATENCY_DB: &str = "cf_bench_latency";
 const COMMIT_ROWS: usize = 1_000;
 /// Native port of the server, for `clickhouse-client`.
 const NATIVE_PORT: &str = "9000";
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {

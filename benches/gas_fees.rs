@@ -13,6 +13,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+#[path = "common/mod.rs"]
+mod common;
+use common::env_or;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,13 +26,6 @@ use chainflow::model::{Block, Epoch};
 use chainflow::sinks::{OutputBatch, Sink};
 use chainflow::sources::SourceEvent;
 use chainflow::sources::devnet::{Devnet, DevnetConfig};
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn generate(blocks: u64, txs: u32) -> Vec<SourceEvent> {
     let config = DevnetConfig {

@@ -73,6 +73,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{NullSink, env_or};
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -98,13 +102,6 @@ use chainflow::sources::devnet::{Devnet, DevnetConfig};
 const CHAIN: u64 = 1337;
 /// Changes per `OutputBatch`, and publishes in flight in the anchor loops.
 const COMMIT_CHANGES: usize = 1_000;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The server: `CHAINFLOW_NATS_URL`, `.services/env`, the default.
 fn url() -> String {
@@ -509,18 +506,6 @@ fn raw_ingress(url: &str, stream: &str, name: &str, n: u64, decode: bool) -> Run
             run
         })
     })
-}
-
-/// Drops every batch.
-struct NullSink;
-
-impl Sink for NullSink {
-    fn name(&self) -> &str {
-        "null"
-    }
-    fn commit(&mut self, _batch: &OutputBatch) -> chainflow::sinks::Result<()> {
-        Ok(())
-    }
 }
 
 /// The chainflow ingress: `NatsSource` read to `n` events, acks after the watermark; with

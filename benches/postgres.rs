@@ -57,6 +57,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+#[path = "common/mod.rs"]
+mod common;
+use common::env_or;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -75,13 +79,6 @@ use chainflow::sources::devnet::{Devnet, DevnetConfig};
 const SINK_SCHEMA: &str = "cf_bench_sink";
 const COPY_SCHEMA: &str = "cf_bench_copy";
 const REORG_SCHEMA: &str = "cf_bench_reorg";
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// The server: `CHAINFLOW_TEST_POSTGRES`, `CHAINFLOW_POSTGRES_URL`, `.services/env`, default.
 fn url() -> String {

@@ -46,6 +46,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+#[path = "common/mod.rs"]
+mod common;
+use common::env_or;
+
 use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -71,13 +75,6 @@ use tokio::runtime::Runtime;
 const TXS_PER_BLOCK: usize = 20;
 /// Receiver of every transfer (not a sender).
 const SINK_ADDRESS: &str = "0x000000000000000000000000000000000000bEEF";
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn hex(n: u64) -> String {
     format!("0x{n:x}")

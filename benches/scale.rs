@@ -22,33 +22,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+#[path = "common/mod.rs"]
+mod common;
+use common::{NullSink, env_or};
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chainflow::dataflows::gas_fees::GasFees;
 use chainflow::engine::{self, EngineSettings, RunControl};
-use chainflow::sinks::{OutputBatch, Sink};
 use chainflow::sources::SourceEvent;
 use chainflow::sources::devnet::{Devnet, DevnetConfig};
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Drops every batch.
-struct NullSink;
-
-impl Sink for NullSink {
-    fn name(&self) -> &str {
-        "null"
-    }
-    fn commit(&mut self, _batch: &OutputBatch) -> chainflow::sinks::Result<()> {
-        Ok(())
-    }
-}
 
 fn generate(blocks: u64, txs: u32) -> Vec<SourceEvent> {
     let config = DevnetConfig {

@@ -112,43 +112,20 @@ impl Row for L2Head {
 mod tests {
     use super::*;
     use crate::dataflows::taiko::events::L2_ANCHOR;
-    use crate::model::Tx;
+    use crate::model::testing;
 
-    fn tx(index: u32, to: Option<Address>, price: Wei, gas_used: u64) -> Tx {
-        Tx {
-            hash: B256::with_last_byte(index as u8),
-            index,
-            tx_type: 2,
-            from: Address::repeat_byte(1),
+    fn tx(index: u32, to: Option<Address>, price: Wei, gas_used: u64) -> crate::model::Tx {
+        crate::model::Tx {
             to,
-            value: 0,
-            gas_limit: gas_used * 2,
-            gas_used,
-            effective_gas_price: price,
-            max_fee_per_gas: Some(price * 2),
-            max_priority_fee_per_gas: Some(price),
-            max_fee_per_blob_gas: None,
-            blob_count: 0,
-            success: true,
+            ..testing::tx(index, price, gas_used, 0)
         }
     }
 
-    fn block(transactions: Vec<Tx>) -> Block {
+    fn block(transactions: Vec<crate::model::Tx>) -> Block {
         Block {
             chain_id: 167_000,
-            number: 1_000,
-            hash: B256::repeat_byte(0xab),
-            parent_hash: B256::repeat_byte(0xaa),
-            timestamp: 1_775_000_000,
             miner: Address::repeat_byte(0x5e),
-            gas_used: transactions.iter().map(|t| t.gas_used).sum(),
-            gas_limit: 240_000_000,
-            base_fee_per_gas: 10_000_000,
-            blob_gas_used: 0,
-            excess_blob_gas: 0,
-            blob_base_fee: 0,
-            transactions,
-            logs: Vec::new(),
+            ..testing::block(1_000, 1_775_000_000, 10_000_000, transactions)
         }
     }
 

@@ -7,6 +7,8 @@
 
 pub mod fees;
 pub mod serde_fmt;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,26 @@
+//! What every bench shares: environment knobs and a sink that drops everything. Included by
+//! each bench with `#[path = "common/mod.rs"] mod common;` (each bench is its own crate, and
+//! not every bench uses every piece).
+#![allow(dead_code)]
+
+use chainflow::sinks::{OutputBatch, Sink};
+
+/// The unsigned integer in environment variable `name`, or `default`.
+pub fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Drops every batch.
+pub struct NullSink;
+
+impl Sink for NullSink {
+    fn name(&self) -> &str {
+        "null"
+    }
+    fn commit(&mut self, _batch: &OutputBatch) -> chainflow::sinks::Result<()> {
+        Ok(())
+    }
+}
