@@ -23,6 +23,7 @@
 //! nothing is sealed there.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
@@ -64,11 +65,16 @@ where
                     items.for_each(|_cap, data| {
                         for (item, _time, diff) in data.drain(..) {
                             let bucket = live.entry(at(&item)).or_default();
-                            let count = bucket.entry(item).or_insert(0);
-                            *count += diff;
-                            if *count == 0 {
-                                // Keyed by the item just counted: remove it again.
-                                bucket.retain(|_, c| *c != 0);
+                            match bucket.entry(item) {
+                                Entry::Vacant(v) => {
+                                    v.insert(diff);
+                                }
+                                Entry::Occupied(mut o) => {
+                                    *o.get_mut() += diff;
+                                    if *o.get() == 0 {
+                                        o.remove();
+                                    }
+                                }
                             }
                         }
                     });
