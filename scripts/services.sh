@@ -4,6 +4,7 @@
 #   NATS with JetStream (127.0.0.1:4222)
 #   PostgreSQL (127.0.0.1:5432)
 #   anvil + cast (Foundry, in $ROOT/tools/bin)
+#   solc (solcjs, npm package solc, in $ROOT/tools/node_modules; compiles the test contracts)
 #   chdb (Python module, for in-process ClickHouse queries)
 # and write $ROOT/.services/env with the URLs/paths to use.
 #
@@ -40,6 +41,10 @@ PG_PORT=5432
 PG_URL="postgres://postgres@$PG_HOST:$PG_PORT/postgres"
 ANVIL="$TOOLS_DIR/bin/anvil"
 CAST="$TOOLS_DIR/bin/cast"
+# The solcjs version the committed test-contract artifacts (tests/it/fixtures/taiko/) were
+# compiled with; scripts/compile-taiko-contracts.sh requires exactly this one.
+SOLC_VERSION=0.8.30
+SOLCJS="$TOOLS_DIR/node_modules/solc"
 
 # Non-root callers commonly lack the sbin directories in PATH.
 export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
@@ -331,6 +336,32 @@ setup_foundry() {
     say cast "$how, $("$CAST" --version 2>/dev/null | head -n1), $CAST"
 }
 
+# ---------------------------------------------------------------- solc (solcjs)
+solc_version() {
+    command -v node >/dev/null 2>&1 && node -e 'process.stdout.write(require(process.argv[1]).version())' "$SOLCJS" 2>/dev/null
+}
+setup_solc() {
+    local how ver npm_log="$LOG_DIR/npm-solc.log"
+    ver="$(solc_version)"
+    if [ "${ver%%+*}" = "$SOLC_VERSION" ]; then
+        how="reused"
+    else
+        if ! command -v npm >/dev/null 2>&1; then
+            apt_install nodejs npm || { tail_log "$APT_LOG"; fail solc "npm is missing and apt-get install npm failed"; return 1; }
+        fi
+        mkdir -p "$TOOLS_DIR"
+        echo "== npm install solc@$SOLC_VERSION ($(date -u +%FT%TZ))" >>"$npm_log"
+        if ! npm install --prefix "$TOOLS_DIR" --no-audit --no-fund --loglevel=error --save-exact \
+                "solc@$SOLC_VERSION" >>"$npm_log" 2>&1; then
+            tail_log "$npm_log"; fail solc "npm install solc@$SOLC_VERSION failed (log: $npm_log)"; return 1
+        fi
+        ver="$(solc_version)"
+        [ "${ver%%+*}" = "$SOLC_VERSION" ] || { fail solc "$SOLCJS reports version '${ver:-none}' after npm install, want $SOLC_VERSION"; return 1; }
+        how="installed"
+    fi
+    say solc "$how, solcjs $ver, $SOLCJS"
+}
+
 # ---------------------------------------------------------------- chdb
 CHDB_CHECK='import chdb; print(str(chdb.query("select version()", "CSV")).strip().strip("\""))'
 setup_chdb() {
@@ -354,6 +385,7 @@ setup_clickhouse || true
 setup_nats || true
 setup_postgres || true
 setup_foundry || true
+setup_solc || true
 setup_chdb || true
 
 if [ "${#FAILED[@]}" -gt 0 ]; then

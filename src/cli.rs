@@ -339,6 +339,27 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
     if args.fast {
         config.devnet.block_time_ms = 0;
     }
+    if let Some(rollup) = config.rollup_devnet.as_mut() {
+        if let Some(n) = args.max_blocks {
+            rollup.max_l1_blocks = Some(n);
+        }
+        if let Some(seed) = args.seed {
+            rollup.seed = seed;
+        }
+        if args.fast {
+            rollup.block_time_ms = 0;
+        }
+        // The generated chains are the taiko dataflow's unless [taiko] says otherwise, and
+        // a config that names no dataflow runs it.
+        if config.taiko == crate::dataflows::taiko::TaikoConfig::default() {
+            config.taiko.l1_chain_id = rollup.l1_chain_id;
+            config.taiko.l2_chain_id = rollup.l2_chain_id;
+            config.taiko.contracts = rollup.contracts.clone();
+        }
+        if config.dataflows == crate::config::DataflowsConfig::default() {
+            config.dataflows.enabled.push("taiko".into());
+        }
+    }
     if let Some(path) = args.jsonl {
         config.sinks.jsonl = Some(JsonlConfig { path });
     }
@@ -587,6 +608,17 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
         settings.start_epoch = handle.first_epoch;
         nats_ingress = Some(handle);
         Box::new(source)
+    } else if let (true, Some(rollup)) = (config.chains.is_empty(), &config.rollup_devnet) {
+        tracing::info!(
+            l1_chain_id = rollup.l1_chain_id,
+            l2_chain_id = rollup.l2_chain_id,
+            seed = rollup.seed,
+            dataflows = ?config.dataflows.enabled,
+            "running the rollup devnet"
+        );
+        Box::new(crate::sources::rollup_devnet::RollupDevnet::new(
+            rollup.clone(),
+        )?)
     } else if config.chains.is_empty() {
         tracing::info!(
             chain_id = config.devnet.chain_id,

@@ -74,8 +74,13 @@ pub struct Config {
     /// NATS JetStream ingress (`[nats]`); when set, `run` reads chain events from the stream
     /// instead of the chains or the devnet (or `--nats URL`).
     pub nats: Option<crate::nats::NatsConfig>,
-    /// The `taiko` dataflow: which chain is the L2 and the protocol's contracts (`[taiko]`).
+    /// The `taiko` dataflow: which chains are the L1 and the L2 and the protocol's contracts
+    /// (`[taiko]`).
     pub taiko: crate::dataflows::taiko::TaikoConfig,
+    /// The rollup devnet (`[rollup_devnet]`): when set (and no chain or NATS is), `run`
+    /// generates an L1 and a Taiko L2 with the protocol's events instead of the devnet, and
+    /// a `[taiko]` left at its defaults follows the generated chains and contracts.
+    pub rollup_devnet: Option<crate::sources::rollup_devnet::RollupDevnetConfig>,
 }
 
 /// The sink names `[outputs]` may list.
@@ -211,6 +216,11 @@ impl Config {
         self.devnet
             .validate()
             .map_err(|(key, reason)| ConfigError::Invalid { key, reason })?;
+        if let Some(rollup) = &self.rollup_devnet {
+            rollup
+                .validate()
+                .map_err(|(key, reason)| ConfigError::Invalid { key, reason })?;
+        }
         for (i, chain) in self.chains.iter().enumerate() {
             chain
                 .validate(i)

@@ -9,7 +9,7 @@
 use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Address, B256, Block, Diff, Epoch, Log, Tx};
+use crate::model::{Address, B256, Block, Diff, Epoch, Log, Reorg, Tx};
 
 /// A collection of the engine: records of type `D` at [`Epoch`]s with [`Diff`]s.
 pub type Collection<'s, D> = VecCollection<'s, Epoch, D, Diff>;
@@ -93,6 +93,9 @@ pub enum Position {
     /// A row may derive from any block since the run began (a running total): a restart
     /// rebuilds it from the run's first block, so such a run needs `chains[].start_block`.
     Whole,
+    /// A row records a fact about ingestion (such as a reorg seen, [`Inputs::reorgs`]): the
+    /// output is append-only, a restart neither rebuilds nor removes its rows.
+    Log,
 }
 
 impl Position {
@@ -100,7 +103,7 @@ impl Position {
     pub fn column(self) -> Option<&'static str> {
         match self {
             Position::Block(c) | Position::TimeBucket(c, _) => Some(c),
-            Position::Whole => None,
+            Position::Whole | Position::Log => None,
         }
     }
 }
@@ -188,12 +191,30 @@ impl<'s> Output<'s> {
 pub struct Inputs<'s> {
     blocks: Collection<'s, Block>,
     seals: Collection<'s, super::seal::Seal>,
+    reorgs: Collection<'s, Reorg>,
 }
 
 impl<'s> Inputs<'s> {
-    /// Wraps the engine's block collection and its seals (see [`Inputs::sealed`]).
-    pub fn new(blocks: Collection<'s, Block>, seals: Collection<'s, super::seal::Seal>) -> Self {
-        Inputs { blocks, seals }
+    /// Wraps the engine's block collection, its seals (see [`Inputs::sealed`]) and the
+    /// reorgs applied (see [`Inputs::reorgs`]).
+    pub fn new(
+        blocks: Collection<'s, Block>,
+        seals: Collection<'s, super::seal::Seal>,
+        reorgs: Collection<'s, Reorg>,
+    ) -> Self {
+        Inputs {
+            blocks,
+            seals,
+            reorgs,
+        }
+    }
+
+    /// Every reorg (and revert) the engine applied, each entering once with `+1` at the epoch
+    /// it was applied at and never retracted: facts about ingestion, for append-only outputs
+    /// ([`Position::Log`]). A restart that rebuilds from the sinks' safe block applies no
+    /// reorg; a deterministic replay (NATS) applies the same ones at the same epochs.
+    pub fn reorgs(&self) -> Collection<'s, Reorg> {
+        self.reorgs.clone()
     }
 
     /// `collection` with every item taken out of the dataflow once its chain's finalized

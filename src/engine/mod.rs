@@ -34,7 +34,7 @@ use differential_dataflow::input::Input;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::ProbeHandle;
 
-use crate::model::{Block, ChainEvent, ChainId, Diff, Epoch};
+use crate::model::{Block, ChainEvent, ChainId, Diff, Epoch, Reorg};
 use crate::sinks::{OutputBatch, Sink, SinkError};
 use crate::sources::{SourceError, SourceEvent};
 use dataflow::{Dataflow, Inputs};
@@ -179,6 +179,8 @@ struct EpochBatch {
     updates: Vec<(Block, Diff)>,
     /// Seals of a seal epoch (which has no updates).
     seals: Vec<seal::Seal>,
+    /// Reorgs applied at this epoch (to the first worker only: each enters once).
+    reorgs: Vec<Reorg>,
     meta: release::EpochMeta,
 }
 
@@ -345,10 +347,12 @@ where
             start,
             seal_slots: partitioned,
         });
-        let (mut input, mut seal_input, probe, mismatch) = worker.dataflow::<Epoch, _, _>(|scope| {
+        let (mut input, mut seal_input, mut reorg_input, probe, mismatch) =
+            worker.dataflow::<Epoch, _, _>(|scope| {
             let (input, blocks) = scope.new_collection::<Block, Diff>();
             let (seal_input, seals) = scope.new_collection::<seal::Seal, Diff>();
-            let inputs = Inputs::new(blocks, seals);
+            let (reorg_input, reorgs) = scope.new_collection::<Reorg, Diff>();
+            let inputs = Inputs::new(blocks, seals, reorgs);
             let probe = ProbeHandle::new();
             let mut mismatch = None;
             for df in &dataflows {
@@ -360,7 +364,7 @@ where
                     release::attach(df.name(), output, &probe, &ctx);
                 }
             }
-            (input, seal_input, probe, mismatch)
+            (input, seal_input, reorg_input, probe, mismatch)
         });
         if let Some(name) = mismatch {
             return Err(format!(
@@ -371,6 +375,8 @@ where
         input.flush();
         seal_input.advance_to(start);
         seal_input.flush();
+        reorg_input.advance_to(start);
+        reorg_input.flush();
         loop {
             let behind = probe.less_than(&input.time().saturating_sub(max_inflight));
             if !behind {
@@ -387,6 +393,12 @@ where
                         }
                         seal_input.advance_to(epoch + 1);
                         seal_input.flush();
+                        reorg_input.advance_to(epoch);
+                        for r in batch.reorgs {
+                            reorg_input.update(r, 1);
+                        }
+                        reorg_input.advance_to(epoch + 1);
+                        reorg_input.flush();
                         // The feeder sent this worker only the blocks that fall to it.
                         for (block, diff) in batch.updates {
                             input.update(block, diff);
@@ -402,6 +414,7 @@ where
         }
         input.close();
         seal_input.close();
+        reorg_input.close();
         while !probe.done() {
             worker.step();
         }
@@ -509,12 +522,14 @@ where
     // Whether any did (the source backfilled a range).
     let mut backfilled = false;
     let mut updates: Vec<(Block, Diff)> = Vec::new();
+    // Reorgs of the open epoch.
+    let mut reorgs: Vec<Reorg> = Vec::new();
     let mut blocks_in_epoch = 0usize;
     let mut sent = 0u64;
     let started = Instant::now();
 
     let send_sealing = |epoch: Epoch,
-                        updates: Vec<(Block, Diff)>,
+                        (updates, reorgs): (Vec<(Block, Diff)>, Vec<Reorg>),
                         seals: Vec<seal::Seal>,
                         finalized: &BTreeMap<ChainId, u64>,
                         fed: &BTreeMap<ChainId, u64>,
@@ -546,11 +561,14 @@ where
                 part.push((block, diff));
             }
         }
+        // Reorgs enter once: at process 0's first worker.
+        let mut reorgs = (process == 0).then_some(reorgs);
         for (tx, updates) in senders.iter().zip(parts) {
             let mut item = EpochBatch {
                 epoch,
                 updates,
                 seals: seals.clone(),
+                reorgs: reorgs.take().unwrap_or_default(),
                 meta: meta.clone(),
             };
             loop {
@@ -569,7 +587,7 @@ where
         true
     };
     let send = |epoch: Epoch,
-                updates: Vec<(Block, Diff)>,
+                updates: (Vec<(Block, Diff)>, Vec<Reorg>),
                 finalized: &BTreeMap<ChainId, u64>,
                 fed: &BTreeMap<ChainId, u64>,
                 caught_up: bool| {
@@ -595,7 +613,7 @@ where
                 if !updates.is_empty() {
                     send(
                         epoch,
-                        std::mem::take(&mut updates),
+                        (std::mem::take(&mut updates), std::mem::take(&mut reorgs)),
                         &finalized,
                         &fed,
                         caught_up,
@@ -610,7 +628,7 @@ where
             if !updates.is_empty() {
                 if !send(
                     epoch,
-                    std::mem::take(&mut updates),
+                    (std::mem::take(&mut updates), std::mem::take(&mut reorgs)),
                     &finalized,
                     &fed,
                     caught_up,
@@ -664,6 +682,9 @@ where
         backfilled |= behind;
         // An event counts at least once, so a revert alone still closes an epoch.
         blocks_in_epoch += item.event.new_blocks().len().max(1);
+        if let Some(r) = Reorg::of(&item.event, epoch) {
+            reorgs.push(r);
+        }
         updates.extend(item.event.into_updates());
         // Batches are for the backfill: once a source that backfilled follows the head live,
         // every event is its own epoch (a head waits for no other).
@@ -671,7 +692,7 @@ where
         if blocks_in_epoch >= per_epoch || catching_up_ends || explicit || live {
             if !send(
                 epoch,
-                std::mem::take(&mut updates),
+                (std::mem::take(&mut updates), std::mem::take(&mut reorgs)),
                 &finalized,
                 &fed,
                 caught_up,
@@ -694,7 +715,14 @@ where
                     .stats
                     .seals
                     .fetch_add(u64::from(!seals.is_empty()), Ordering::Relaxed);
-                if !send_sealing(epoch, Vec::new(), seals, &finalized, &fed, caught_up) {
+                if !send_sealing(
+                    epoch,
+                    Default::default(),
+                    seals,
+                    &finalized,
+                    &fed,
+                    caught_up,
+                ) {
                     break;
                 }
                 epoch += 1;
@@ -702,7 +730,14 @@ where
                 let seals = due_seals(seal_every, &finalized, &fed, &mut times, &mut sealed_step);
                 if !seals.is_empty() {
                     tracing::debug!(epoch, ?seals, "sealing");
-                    if !send_sealing(epoch, Vec::new(), seals, &finalized, &fed, caught_up) {
+                    if !send_sealing(
+                        epoch,
+                        Default::default(),
+                        seals,
+                        &finalized,
+                        &fed,
+                        caught_up,
+                    ) {
                         break;
                     }
                     control.stats.seals.fetch_add(1, Ordering::Relaxed);
@@ -711,7 +746,7 @@ where
             }
         }
     }
-    if !updates.is_empty() && send(epoch, updates, &finalized, &fed, caught_up) {
+    if !updates.is_empty() && send(epoch, (updates, reorgs), &finalized, &fed, caught_up) {
         control.stats.epochs.fetch_add(1, Ordering::Relaxed);
         sent += 1;
     }

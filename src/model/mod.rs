@@ -196,3 +196,56 @@ impl ChainEvent {
         }
     }
 }
+
+/// A reorg as the engine applied it: which chain, at which epoch, how deep, and the tips
+/// before and after. A fact about ingestion (the blocks it names are gone), so dataflows that
+/// record reorgs keep these rows forever ([`crate::engine::dataflow::Position::Log`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Reorg {
+    /// Chain id.
+    pub chain_id: ChainId,
+    /// The epoch the reorg was applied at.
+    pub epoch: Epoch,
+    /// Canonical blocks removed.
+    pub depth: u64,
+    /// Height of the tip before.
+    pub old_tip_number: u64,
+    /// Hash of the tip before.
+    pub old_tip_hash: B256,
+    /// Beneficiary of the tip before.
+    pub old_sequencer: Address,
+    /// Height of the tip after.
+    pub new_tip_number: u64,
+    /// Hash of the tip after.
+    pub new_tip_hash: B256,
+    /// Beneficiary of the tip after (zero for a revert: the new tip is a block already held).
+    pub new_sequencer: Address,
+}
+
+impl Reorg {
+    /// The reorg `event` is, applied at `epoch`; `None` for a commit (or an empty event).
+    pub fn of(event: &ChainEvent, epoch: Epoch) -> Option<Reorg> {
+        let old = event.old();
+        let (first, old_tip) = (old.first()?, old.last()?);
+        let (new_tip_number, new_tip_hash, new_sequencer) = match event.new_blocks().last() {
+            Some(tip) => (tip.number, tip.hash, tip.miner),
+            // A revert: the new tip is the parent of the first removed block.
+            None => (
+                first.number.saturating_sub(1),
+                first.parent_hash,
+                Address::ZERO,
+            ),
+        };
+        Some(Reorg {
+            chain_id: old_tip.chain_id,
+            epoch,
+            depth: old.len() as u64,
+            old_tip_number: old_tip.number,
+            old_tip_hash: old_tip.hash,
+            old_sequencer: old_tip.miner,
+            new_tip_number,
+            new_tip_hash,
+            new_sequencer,
+        })
+    }
+}

@@ -169,7 +169,7 @@ pub fn plan(
                 let block = match spec.position {
                     Position::Block(_) => pos,
                     Position::TimeBucket(..) => first_at_or_after(pos, u64::MAX, &mut ts)?,
-                    Position::Whole => continue,
+                    Position::Whole | Position::Log => continue,
                 };
                 low = Some(low.map_or(block, |l| l.min(block)));
             }
@@ -198,15 +198,17 @@ pub fn plan(
         from = configured_start.ok_or(PlanError::NeedsStart { output: spec.name })?;
     }
     let from_ts = ts(from)?;
+    // Append-only outputs are never rebuilt: not covered, their batches pass straight on.
     let covered = specs
         .iter()
-        .map(|s| {
+        .filter_map(|s| {
             let at = match s.position {
                 Position::Block(_) => from,
                 Position::TimeBucket(_, secs) => from_ts / secs.max(1) * secs.max(1),
                 Position::Whole => 0,
+                Position::Log => return None,
             };
-            (s.name, at)
+            Some((s.name, at))
         })
         .collect();
     Ok(Some(ChainResume {

@@ -2,6 +2,7 @@
 //! the engine.
 
 pub mod devnet;
+pub mod rollup_devnet;
 pub mod rpc;
 
 use crate::model::{B256, ChainEvent, ChainId, Epoch};

@@ -210,3 +210,46 @@ fn publish_heads_and_nats_ingress_refuse_bad_settings_clearly() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("exclusive"), "{err}");
 }
+
+#[test]
+fn the_rollup_devnet_runs_the_taiko_dataflow_from_a_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.jsonl");
+    let config = dir.path().join("rollup.toml");
+    std::fs::write(&config, "[rollup_devnet]\nseed = 5\nl1_reorg_rate = 0.05\n").unwrap();
+    let out = bin()
+        .args([
+            "run",
+            "--quiet",
+            "--fast",
+            "--max-blocks",
+            "150",
+            "--config",
+        ])
+        .arg(&config)
+        .arg("--jsonl")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    // The taiko dataflow ran over both generated chains with the generated contracts.
+    for output in ["l1_heads", "l2_heads", "batches", "batch_times", "reorgs"] {
+        assert!(!state(&text, output).is_empty(), "no {output} rows");
+    }
+    assert_eq!(state(&text, "l1_heads").len(), 150, "one row per L1 block");
+    // A bad rollup setting is named.
+    std::fs::write(&config, "[rollup_devnet]\nl1_reorg_rate = 3.0\n").unwrap();
+    let out = bin()
+        .args(["run", "--quiet", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rollup_devnet.l1_reorg_rate"), "{err}");
+}

@@ -19,3 +19,5 @@ mod rpc_errors;
 mod schemas;
 mod support;
 mod taiko;
+mod taiko_contracts;
+mod taiko_rollup;

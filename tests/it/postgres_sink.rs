@@ -249,7 +249,7 @@ fn the_binary_migrates_postgres_idempotently_and_says_the_mode() {
         outputs.push(String::from_utf8_lossy(&out.stdout).to_string());
     }
     assert!(
-        outputs[0].contains("applied migrations [1, 2]"),
+        outputs[0].contains("applied migrations [1, 2, 3]"),
         "{}",
         outputs[0]
     );
@@ -261,7 +261,7 @@ fn the_binary_migrates_postgres_idempotently_and_says_the_mode() {
     }
     assert_eq!(
         number(&format!("SELECT count(*) FROM {name}.chainflow_migrations")),
-        2
+        3
     );
     // Then a devnet run writes through it.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_chainflow"))

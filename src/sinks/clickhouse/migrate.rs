@@ -59,6 +59,11 @@ pub fn migrations() -> Vec<Migration> {
             name: "taiko_l2_heads",
             sql: include_str!("../../../migrations/clickhouse/0003_taiko_l2_heads.sql"),
         },
+        Migration {
+            version: 4,
+            name: "taiko_rollup",
+            sql: include_str!("../../../migrations/clickhouse/0004_taiko_rollup.sql"),
+        },
     ];
     all.sort_by_key(|m| m.version);
     all

@@ -83,6 +83,11 @@ pub fn migrations() -> Vec<Migration> {
             name: "0002_taiko_l2_heads.sql",
             sql: include_str!("../../../migrations/timescale/0002_taiko_l2_heads.sql"),
         },
+        Migration {
+            version: 3,
+            name: "0003_taiko_rollup.sql",
+            sql: include_str!("../../../migrations/timescale/0003_taiko_rollup.sql"),
+        },
     ]
 }
 

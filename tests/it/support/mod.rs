@@ -8,3 +8,4 @@ pub mod clickhouse;
 pub mod nats;
 pub mod node_oracle;
 pub mod postgres;
+pub mod taiko_node;
