@@ -53,6 +53,8 @@ fn chain_of(url: &str) -> Vec<Block> {
 struct Run {
     control: RunControl,
     handle: Option<JoinHandle<Result<RunSummary, EngineError>>>,
+    /// The binary, for runs that are killed and restarted.
+    child: Option<std::process::Child>,
     taiko: &'static Taiko,
     pg: PostgresConfig,
     ch: ClickHouseConfig,
@@ -98,9 +100,106 @@ impl Run {
         Run {
             control,
             handle: Some(handle),
+            child: None,
             taiko,
             pg,
             ch,
+        }
+    }
+
+    /// The binary following `l1` and `l2` with `taiko`'s settings into the databases of
+    /// `test` (created fresh when `fresh`, else as a previous run left them).
+    fn binary(
+        l1: &Anvil,
+        l2: &Anvil,
+        taiko: &'static Taiko,
+        test: &str,
+        fresh: bool,
+        dir: &std::path::Path,
+    ) -> Run {
+        let (pg, ch) = if fresh {
+            (postgres::schema(test), clickhouse::database(test))
+        } else {
+            (
+                PostgresConfig {
+                    url: postgres::url(),
+                    schema: format!("cf_{test}"),
+                    timescale: chainflow::sinks::postgres::migrate::TimescaleSetting::Off,
+                    batch_ms: 20,
+                    ..PostgresConfig::default()
+                },
+                ClickHouseConfig {
+                    database: format!("cf_{test}"),
+                    batch_ms: 20,
+                    ..ClickHouseConfig::default()
+                },
+            )
+        };
+        let c = &taiko.config().contracts;
+        let role = |name: &str, a: Option<Address>| {
+            a.map(|a| format!("{name} = \"{a}\"\n")).unwrap_or_default()
+        };
+        let config = format!(
+            "[[chains]]\nrpc = \"{}\"\nstart_block = 0\npoll_interval_ms = 50\nblob_schedule = \"prague\"\n\
+             [[chains]]\nrpc = \"{}\"\nstart_block = 0\npoll_interval_ms = 50\nblob_schedule = \"prague\"\n\
+             [dataflows]\nenabled = [\"taiko\"]\n\
+             [taiko]\nl1_chain_id = {}\nl2_chain_id = {}\nl1_genesis_time = {}\n\
+             [taiko.contracts]\n{}{}{}{}{}{}{}{}\
+             [sinks.console]\nenabled = false\n\
+             [sinks.postgres]\nurl = \"{}\"\nschema = \"{}\"\ntimescale = \"off\"\nbatch_ms = 20\n\
+             [sinks.clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\nbatch_ms = 20\n",
+            l1.ws_url(),
+            l2.ws_url(),
+            taiko.config().l1_chain_id,
+            taiko.config().l2_chain_id,
+            taiko.config().l1_genesis_time,
+            role("pacaya_inbox", c.pacaya_inbox),
+            role("forced_inclusion_store", c.forced_inclusion_store),
+            role("taiko_wrapper", c.taiko_wrapper),
+            role("preconf_slasher", c.preconf_slasher),
+            role("shasta_inbox", c.shasta_inbox),
+            role("signal_service", c.signal_service),
+            role("bond_manager", c.bond_manager),
+            role("anchor", c.anchor),
+            pg.url,
+            pg.schema,
+            ch.url,
+            ch.database,
+        );
+        let path = dir.join("taiko.toml");
+        std::fs::write(&path, config).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_chainflow"))
+            .args(["run", "--quiet", "--config"])
+            .arg(&path)
+            .env("CHAINFLOW_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join(format!("run-{}.log", fresh))).unwrap())
+            .spawn()
+            .unwrap();
+        Run {
+            control: RunControl::default(),
+            handle: None,
+            child: Some(child),
+            taiko,
+            pg,
+            ch,
+        }
+    }
+
+    /// Whether the run is still going.
+    fn alive(&mut self) -> bool {
+        match (&self.handle, &mut self.child) {
+            (Some(h), _) => !h.is_finished(),
+            (None, Some(c)) => c.try_wait().unwrap().is_none(),
+            (None, None) => false,
+        }
+    }
+
+    /// `kill -9` of the binary.
+    fn kill(mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
         }
     }
 
@@ -120,7 +219,7 @@ impl Run {
 
     /// Waits until both databases hold exactly the recompute of the nodes' chains for every
     /// output but `reorgs`; panics with the first difference after 60 s.
-    fn converge(&self, l1: &Anvil, l2: &Anvil, what: &str) -> plain::Tables {
+    fn converge(&mut self, l1: &Anvil, l2: &Anvil, what: &str) -> plain::Tables {
         let started = Instant::now();
         loop {
             let want = plain::recompute(
@@ -157,10 +256,7 @@ impl Run {
             let Some(diff) = diff else {
                 return want;
             };
-            assert!(
-                !self.handle.as_ref().is_some_and(|h| h.is_finished()),
-                "{what}: the run stopped; {diff}"
-            );
+            assert!(self.alive(), "{what}: the run stopped; {diff}");
             assert!(
                 started.elapsed() < Duration::from_secs(60),
                 "{what}: not converged after 60 s: {diff}"
@@ -216,7 +312,7 @@ fn taiko_outputs_follow_l1_and_l2_reorgs_into_postgres_and_clickhouse() {
     for _ in 0..12 {
         l2d.mine_block(&l2, Fork::Pacaya, 2);
     }
-    let run = Run::start(&l1, &l2, taiko, "taiko_rollup_reorgs");
+    let mut run = Run::start(&l1, &l2, taiko, "taiko_rollup_reorgs");
     let proposer = 1;
     let prover = Address::repeat_byte(0x9e);
 
@@ -387,4 +483,99 @@ fn taiko_outputs_follow_l1_and_l2_reorgs_into_postgres_and_clickhouse() {
     assert_eq!(chains.len(), 2, "reorgs of both chains recorded");
     let summary = run.stop();
     assert_eq!(summary.reorgs, pg.len() as u64, "{summary:?}");
+}
+
+#[test]
+fn a_killed_taiko_run_restarts_exact_and_keeps_its_reorg_log() {
+    let l1 = Anvil::with(AnvilOpts::default());
+    let l2 = Anvil::with(AnvilOpts {
+        chain_id: L2_CHAIN,
+        ..AnvilOpts::default()
+    });
+    let inbox = TaikoL1::deploy(&l1);
+    let l2d = TaikoL2::install(&l2, L2_ANCHOR);
+    let genesis = chain_of(&l1.http_url())[0].timestamp;
+    let taiko: &'static Taiko = Box::leak(Box::new(Taiko::new(TaikoConfig {
+        l1_chain_id: l1.chain_id(),
+        l2_chain_id: l2.chain_id(),
+        l1_genesis_time: genesis,
+        l1_seconds_per_slot: 12,
+        contracts: inbox.contracts(L2_ANCHOR),
+    })));
+    for _ in 0..10 {
+        l2d.mine_block(&l2, Fork::Pacaya, 1);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let test = "taiko_rollup_restart";
+    let mut run = Run::binary(&l1, &l2, taiko, test, true, dir.path());
+    let prover = Address::repeat_byte(0x9e);
+    inbox.propose_pacaya(&l1, 1, 1, 5, 5, 1, 1_000, false, false);
+    l1.mine(1);
+    inbox.propose_pacaya(&l1, 1, 2, 9, 4, 1, 1_000, false, false);
+    l1.mine(1);
+    inbox.prove_pacaya(&l1, 2, prover, &[1]);
+    l1.mine(1);
+    run.converge(&l1, &l2, "before the reorgs");
+    l1.reorg(1, &[plain_tx(&l1, 9)]);
+    let head = l2.head_number();
+    let parent: B256 = l2.block_hash(head - 2).parse().unwrap();
+    l2.reorg(
+        2,
+        &[(
+            l2d.anchor_tx_request(&l2, Fork::Pacaya, head - 1, parent),
+            0,
+        )],
+    );
+    run.converge(&l1, &l2, "after a reorg on each chain");
+    let spec = taiko
+        .outputs()
+        .into_iter()
+        .find(|s| s.name == REORGS)
+        .unwrap();
+    let (before, _) = run.stored(&spec);
+    assert!(before.len() >= 2, "{} reorg rows", before.len());
+    run.kill();
+
+    // While it is down: the proof comes back, batch 3 is proposed, and the L2 reorgs again.
+    inbox.prove_pacaya(&l1, 2, prover, &[1, 2]);
+    l1.mine(1);
+    l2d.mine_block(&l2, Fork::Pacaya, 2);
+    inbox.propose_pacaya(&l1, 1, 3, 11, 2, 1, 1_000, true, false);
+    l1.mine(1);
+    let head = l2.head_number();
+    let parent: B256 = l2.block_hash(head - 1).parse().unwrap();
+    l2.reorg(
+        1,
+        &[(l2d.anchor_tx_request(&l2, Fork::Pacaya, head, parent), 0)],
+    );
+
+    let mut run = Run::binary(&l1, &l2, taiko, test, false, dir.path());
+    let t = run.converge(&l1, &l2, "after the restart");
+    assert!(times_of(&t, "pacaya", 3).is_some());
+    let two = times_of(&t, "pacaya", 2).unwrap();
+    assert!(
+        two[4] != Value::U64(0),
+        "batch 2 proved while the run was down: {two:?}"
+    );
+    // The reorg log survived the restart: a restart applies no reorg and removes no row.
+    let (pg, ch) = run.stored(&spec);
+    assert_eq!(pg, ch);
+    assert_eq!(pg, before, "the restart kept the reorg log as it was");
+    // And a reorg after the restart is recorded.
+    l1.reorg(1, &[plain_tx(&l1, 10)]);
+    run.converge(&l1, &l2, "a reorg after the restart");
+    let started = Instant::now();
+    loop {
+        let (pg, _) = run.stored(&spec);
+        if pg.len() > before.len() {
+            assert!(before.iter().all(|r| pg.contains(r)));
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no new reorg row"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    run.kill();
 }
