@@ -7,6 +7,17 @@
 //! one transaction (a Pacaya batch proposed through the `TaikoWrapper` with a forced
 //! inclusion, a Shasta proof with the checkpoint its SignalService saved) are read without a
 //! join. A log that does not decode becomes a [`DecodeErrorRow`], never a panic.
+//!
+//! **Inputs**: one canonical block of the L1 (of the L2 for [`protocol_facts`], where only
+//! the anchor's errors matter). **Outputs and keys**: `l1_heads` (chain_id, block_number),
+//! `batches` (chain_id, fork, batch_id), `batch_blocks` (chain_id, batch_id,
+//! l2_block_number), `batch_proofs` (chain_id, l1_block_number, log_index, batch_id),
+//! `batch_verifications`, `forced_inclusions`, `slashings` (chain_id, l1_block_number,
+//! log_index), `l1_costs` (chain_id, tx_hash), `taiko_errors` (chain_id, block_number,
+//! log_index). **Reorgs**: every row derives from its block alone, so an L1 reorg retracts
+//! the orphaned blocks' rows and inserts the new branch's at the same epoch (a proposal that
+//! moved to another block is a retraction and an insertion of the same key, written as one
+//! change); an L2 reorg touches none of them but the L2's `taiko_errors`.
 
 use std::collections::BTreeMap;
 

@@ -292,23 +292,51 @@ fn plain_tx(node: &Anvil, salt: u64) -> (serde_json::Value, u64) {
     )
 }
 
+/// An L1 with the protocol's contracts, an L2 with the anchor, and the dataflow for them.
+struct Nodes {
+    l1: Anvil,
+    l2: Anvil,
+    inbox: TaikoL1,
+    l2d: TaikoL2,
+    taiko: &'static Taiko,
+}
+
+impl Nodes {
+    fn start() -> Nodes {
+        let l1 = Anvil::with(AnvilOpts::default());
+        let l2 = Anvil::with(AnvilOpts {
+            chain_id: L2_CHAIN,
+            ..AnvilOpts::default()
+        });
+        let inbox = TaikoL1::deploy(&l1);
+        let l2d = TaikoL2::install(&l2, L2_ANCHOR);
+        let genesis = chain_of(&l1.http_url())[0].timestamp;
+        let taiko: &'static Taiko = Box::leak(Box::new(Taiko::new(TaikoConfig {
+            l1_chain_id: l1.chain_id(),
+            l2_chain_id: l2.chain_id(),
+            l1_genesis_time: genesis,
+            l1_seconds_per_slot: 12,
+            contracts: inbox.contracts(L2_ANCHOR),
+        })));
+        Nodes {
+            l1,
+            l2,
+            inbox,
+            l2d,
+            taiko,
+        }
+    }
+}
+
 #[test]
 fn taiko_outputs_follow_l1_and_l2_reorgs_into_postgres_and_clickhouse() {
-    let l1 = Anvil::with(AnvilOpts::default());
-    let l2 = Anvil::with(AnvilOpts {
-        chain_id: L2_CHAIN,
-        ..AnvilOpts::default()
-    });
-    let inbox = TaikoL1::deploy(&l1);
-    let l2d = TaikoL2::install(&l2, L2_ANCHOR);
-    let genesis = chain_of(&l1.http_url())[0].timestamp;
-    let taiko: &'static Taiko = Box::leak(Box::new(Taiko::new(TaikoConfig {
-        l1_chain_id: l1.chain_id(),
-        l2_chain_id: l2.chain_id(),
-        l1_genesis_time: genesis,
-        l1_seconds_per_slot: 12,
-        contracts: inbox.contracts(L2_ANCHOR),
-    })));
+    let Nodes {
+        l1,
+        l2,
+        inbox,
+        l2d,
+        taiko,
+    } = Nodes::start();
     for _ in 0..12 {
         l2d.mine_block(&l2, Fork::Pacaya, 2);
     }
@@ -487,21 +515,13 @@ fn taiko_outputs_follow_l1_and_l2_reorgs_into_postgres_and_clickhouse() {
 
 #[test]
 fn a_killed_taiko_run_restarts_exact_and_keeps_its_reorg_log() {
-    let l1 = Anvil::with(AnvilOpts::default());
-    let l2 = Anvil::with(AnvilOpts {
-        chain_id: L2_CHAIN,
-        ..AnvilOpts::default()
-    });
-    let inbox = TaikoL1::deploy(&l1);
-    let l2d = TaikoL2::install(&l2, L2_ANCHOR);
-    let genesis = chain_of(&l1.http_url())[0].timestamp;
-    let taiko: &'static Taiko = Box::leak(Box::new(Taiko::new(TaikoConfig {
-        l1_chain_id: l1.chain_id(),
-        l2_chain_id: l2.chain_id(),
-        l1_genesis_time: genesis,
-        l1_seconds_per_slot: 12,
-        contracts: inbox.contracts(L2_ANCHOR),
-    })));
+    let Nodes {
+        l1,
+        l2,
+        inbox,
+        l2d,
+        taiko,
+    } = Nodes::start();
     for _ in 0..10 {
         l2d.mine_block(&l2, Fork::Pacaya, 1);
     }
