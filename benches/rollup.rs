@@ -128,7 +128,10 @@ fn main() {
         let engine_time = started.elapsed();
         println!(
             "{:<52} {:>12.2?} {:>14.0} {:>9.2}x",
-            format!("engine, {per_epoch} block(s) per epoch ({} epochs)", s.epochs),
+            format!(
+                "engine, {per_epoch} block(s) per epoch ({} epochs)",
+                s.epochs
+            ),
             engine_time,
             rate(engine_time),
             loop_time.as_secs_f64() / engine_time.as_secs_f64().max(1e-9)
