@@ -20,3 +20,20 @@ fn example_config_with_a_typo_names_the_key() {
         .to_string();
     assert!(err.contains("reorg_rat"), "{err}");
 }
+
+#[test]
+fn the_taiko_example_parses_with_two_chains_and_the_taiko_dataflow() {
+    let text = include_str!("../../examples/taiko.toml");
+    let config =
+        Config::from_toml_str(text, std::iter::empty()).expect("examples/taiko.toml parses");
+    assert_eq!(config.chains.len(), 2);
+    assert_eq!(config.dataflows.enabled, vec!["taiko".to_string()]);
+    assert_eq!(
+        (config.taiko.l1_chain_id, config.taiko.l2_chain_id),
+        (1, 167_000)
+    );
+    assert_eq!(
+        config.taiko.contracts,
+        chainflow::dataflows::taiko::events::Contracts::default()
+    );
+}
