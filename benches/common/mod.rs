@@ -5,6 +5,10 @@
 
 use chainflow::sinks::{OutputBatch, Sink};
 
+/// The binary's allocator (see `src/main.rs`), so in-process runs measure what it does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The unsigned integer in environment variable `name`, or `default`.
 pub fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)

@@ -69,6 +69,29 @@ pub enum Fact {
     Slashing(Slashing),
     Cost(TxCost),
     Error(DecodeErrorRow),
+    /// An L2 block's row (made by the dataflow beside the L2's facts, not here).
+    L2Head(super::l2::L2Head),
+}
+
+impl Fact {
+    /// How many kinds there are.
+    pub const KINDS: u64 = 10;
+
+    /// The kind, `0..KINDS`, in declaration order.
+    pub fn kind(&self) -> u64 {
+        match self {
+            Fact::Head(_) => 0,
+            Fact::Batch(_) => 1,
+            Fact::BatchBlock(_) => 2,
+            Fact::Proof(_) => 3,
+            Fact::Verification(_) => 4,
+            Fact::Forced(_) => 5,
+            Fact::Slashing(_) => 6,
+            Fact::Cost(_) => 7,
+            Fact::Error(_) => 8,
+            Fact::L2Head(_) => 9,
+        }
+    }
 }
 
 /// Every per-block row of L1 block `block`: its head, then the protocol facts of its logs.

@@ -63,6 +63,9 @@ use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
+use differential_dataflow::AsCollection;
+use timely::dataflow::operators::vec::Partition;
+
 use crate::engine::dataflow::{Collection, Dataflow, Inputs, Output, OutputSpec, Position};
 use crate::model::Address;
 use l1::{Fact, SlotClock};
@@ -175,13 +178,13 @@ impl Taiko {
 /// The registry's instance: mainnet settings.
 pub static DEFAULT: LazyLock<Taiko> = LazyLock::new(|| Taiko::new(TaikoConfig::default()));
 
-/// The facts of one kind, as rows.
-fn pick<'s, R, F>(facts: &Collection<'s, Fact>, f: F) -> Collection<'s, R>
+/// The facts of one kind (a stream of the partition by [`Fact::kind`]), as rows.
+fn pick<'s, R, F>(facts: Collection<'s, Fact>, f: F) -> Collection<'s, R>
 where
     R: Clone + 'static,
     F: Fn(Fact) -> Option<R> + 'static,
 {
-    facts.clone().flat_map(f)
+    facts.flat_map(f)
 }
 
 /// What the `taiko::BatchTimes` reduce reads per batch: its proposal time, its proofs
@@ -347,6 +350,8 @@ impl Dataflow for Taiko {
         let contracts = self.config.contracts.clone();
         let clock = self.clock();
         let anchor = self.anchor();
+        // One pass over the blocks: every per-block row, L2 heads included, as a fact; the
+        // facts are then routed by kind (each to one stream, no copies).
         let facts = inputs.blocks().flat_map(move |b| {
             if b.chain_id == l1 {
                 l1::l1_facts(&b, &contracts, clock)
@@ -354,49 +359,73 @@ impl Dataflow for Taiko {
                 // On the L2 only the anchor's logs are the protocol's: their errors count.
                 let mut f = l1::protocol_facts(&b, &contracts);
                 f.retain(|f| matches!(f, Fact::Error(_)));
+                f.push(Fact::L2Head(L2Head::of(&b, anchor)));
                 f
             } else {
                 Vec::new()
             }
         });
-        let heads = inputs
-            .blocks()
-            .filter(move |b| b.chain_id == l2)
-            .map(move |b| L2Head::of(&b, anchor));
-        let l1_heads = pick(&facts, |f| match f {
+        let parts: Vec<Collection<'s, Fact>> = facts
+            .inner
+            .partition(Fact::KINDS, |(f, t, d)| (f.kind(), (f, t, d)))
+            .into_iter()
+            .map(|s| s.as_collection())
+            .collect();
+        // One stream per kind, in kind order (the engine names a dataflow that returns no
+        // outputs, should timely ever hand back another count).
+        let Ok::<[_; Fact::KINDS as usize], _>(parts) = parts.try_into() else {
+            return Vec::new();
+        };
+        let [
+            head_facts,
+            batch_facts,
+            batch_block_facts,
+            proof_facts,
+            verification_facts,
+            forced_facts,
+            slashing_facts,
+            cost_facts,
+            error_facts,
+            l2_head_facts,
+        ] = parts;
+        let l1_heads = pick(head_facts, |f| match f {
             Fact::Head(r) => Some(r),
             _ => None,
         });
-        let batches = pick(&facts, |f| match f {
+        let batches = pick(batch_facts, |f| match f {
             Fact::Batch(r) => Some(r),
             _ => None,
         });
-        let batch_blocks = pick(&facts, |f| match f {
+        let batch_blocks = pick(batch_block_facts, |f| match f {
             Fact::BatchBlock(r) => Some(r),
             _ => None,
         });
-        let proofs = pick(&facts, |f| match f {
+        let proofs = pick(proof_facts, |f| match f {
             Fact::Proof(r) => Some(r),
             _ => None,
         });
-        let verifications = pick(&facts, |f| match f {
+        let verifications = pick(verification_facts, |f| match f {
             Fact::Verification(r) => Some(r),
             _ => None,
         });
-        let forced = pick(&facts, |f| match f {
+        let forced = pick(forced_facts, |f| match f {
             Fact::Forced(r) => Some(r),
             _ => None,
         });
-        let slashings = pick(&facts, |f| match f {
+        let slashings = pick(slashing_facts, |f| match f {
             Fact::Slashing(r) => Some(r),
             _ => None,
         });
-        let costs = pick(&facts, |f| match f {
+        let costs = pick(cost_facts, |f| match f {
             Fact::Cost(r) => Some(r),
             _ => None,
         });
-        let errors = pick(&facts, |f| match f {
+        let errors = pick(error_facts, |f| match f {
             Fact::Error(r) => Some(r),
+            _ => None,
+        });
+        let heads = pick(l2_head_facts, |f| match f {
+            Fact::L2Head(r) => Some(r),
             _ => None,
         });
 
