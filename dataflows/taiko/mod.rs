@@ -29,9 +29,9 @@
 //!
 //! `reorgs` is **append-only by design**: a reorg is a fact about ingestion (what the engine
 //! saw and undid), not about the canonical chain, so nothing retracts it and a restart keeps
-//! its rows ([`Position::Log`](crate::engine::dataflow::Position::Log)). `batch_times` and
+//! its rows ([`Position::Log`]). `batch_times` and
 //! `batch_l2` join rows of any age, so a restart rebuilds them from `chains[].start_block`
-//! ([`Position::Whole`](crate::engine::dataflow::Position::Whole)).
+//! ([`Position::Whole`]).
 //!
 //! **State**: the per-block rows are maps (no state). `batch_times` keeps the canonical
 //! proposals, proofs and verifications (one reduce per L1 chain and fork finds, for each batch,

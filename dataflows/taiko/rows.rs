@@ -1,6 +1,6 @@
 //! The row types of the `taiko` outputs other than `l2_heads` ([`super::l2::L2Head`]).
 //!
-//! Each row type is declared once with [`taiko_row!`]: the struct, its columns (name, type and
+//! Each row type is declared once with `taiko_row!`: the struct, its columns (name, type and
 //! doc), its key and its position come from one place, so the sink schema cannot drift from
 //! the struct.
 
