@@ -236,11 +236,10 @@ fn tx_facts(at: &Where, events: &[(u32, TaikoEvent)], facts: &mut Vec<Fact>) {
                     blob_bytes: u64::from(p.info.blobByteSize),
                     forced_inclusion: u64::from(forced),
                 }));
-                // L2 blocks `last - n + 1 ..= last`.
-                for l2 in (last + 1 - n)..=last {
-                    if n == 0 {
-                        break;
-                    }
+                // L2 blocks `last - n + 1 ..= last` (n <= last + 1 was checked: no wrap, even
+                // at u64::MAX).
+                let first = last.saturating_sub(n.saturating_sub(1));
+                for l2 in (first..=last).take(n as usize) {
                     facts.push(Fact::BatchBlock(BatchBlock {
                         chain_id: at.chain_id,
                         batch_id,
@@ -680,6 +679,23 @@ mod tests {
             (cost.kind.as_str(), cost.batch_id, cost.blob_fee),
             ("prove+verify", 10, 0)
         );
+    }
+
+    #[test]
+    fn extreme_block_ids_neither_wrap_nor_panic() {
+        let top = log(0, 0, INBOX, &proposal(1, u64::MAX, 2));
+        let empty = log(1, 1, INBOX, &proposal(2, 0, 0));
+        let facts = protocol_facts(&block(vec![top, empty], 2), &contracts());
+        let blocks: Vec<u64> = facts
+            .iter()
+            .filter_map(|f| match f {
+                Fact::BatchBlock(b) => Some(b.l2_block_number),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(blocks, vec![u64::MAX - 1, u64::MAX]);
+        let batches = facts.iter().filter(|f| matches!(f, Fact::Batch(_))).count();
+        assert_eq!(batches, 2, "a batch of no blocks is still a batch");
     }
 
     #[test]
