@@ -385,7 +385,7 @@ fn taiko_outputs_follow_l1_and_l2_reorgs_into_postgres_and_clickhouse() {
     assert!(times_of(&t, "pacaya", 3).is_none());
     assert_eq!(rows_of(&t, BATCH_BLOCKS).len(), 8);
 
-    // An L2 reorg of depth 3 (a new sequencer's blocks, anchors first): l2_heads, the batch
+    // An L2 reorg of depth 3 (new blocks, an anchor first): l2_heads, the batch
     // sums and the rollups follow.
     let head = l2.head_number();
     let parent: B256 = l2.block_hash(head - 3).parse().unwrap();
