@@ -110,14 +110,15 @@ pub fn l1_facts(block: &Block, contracts: &Contracts, clock: SlotClock) -> Vec<F
 /// The rows of the protocol's events in `block` (any chain: on the L2 only the anchor is
 /// configured, whose undecodable logs are errors).
 pub fn protocol_facts(block: &Block, contracts: &Contracts) -> Vec<Fact> {
-    // Decoded events per transaction, in log order.
-    let mut by_tx: BTreeMap<u32, Vec<(u32, TaikoEvent)>> = BTreeMap::new();
+    // Decoded events per transaction (its hash, as the logs carry it), in log order.
+    let mut by_tx: BTreeMap<u32, (B256, Vec<(u32, TaikoEvent)>)> = BTreeMap::new();
     let mut facts = Vec::new();
     for log in &block.logs {
         match contracts.decode(log) {
             Ok(Some(event)) => by_tx
                 .entry(log.tx_index)
-                .or_default()
+                .or_insert_with(|| (log.tx_hash, Vec::new()))
+                .1
                 .push((log.log_index, event)),
             Ok(None) => {}
             Err(err) => facts.push(Fact::Error(DecodeErrorRow {
@@ -131,18 +132,8 @@ pub fn protocol_facts(block: &Block, contracts: &Contracts) -> Vec<Fact> {
             })),
         }
     }
-    for (tx_index, events) in by_tx {
+    for (tx_index, (tx_hash, events)) in by_tx {
         let tx = block.transactions.iter().find(|t| t.index == tx_index);
-        let tx_hash = tx.map_or_else(
-            || {
-                block
-                    .logs
-                    .iter()
-                    .find(|l| l.tx_index == tx_index)
-                    .map_or(B256::ZERO, |l| l.tx_hash)
-            },
-            |t| t.hash,
-        );
         let at = Where {
             chain_id: block.chain_id,
             block_number: block.number,
@@ -452,6 +443,19 @@ mod tests {
     use super::*;
     use crate::model::{Log, testing};
 
+    /// The rows of one kind of fact, in order.
+    macro_rules! rows {
+        ($facts:expr, $kind:ident) => {
+            $facts
+                .iter()
+                .filter_map(|f| match f {
+                    Fact::$kind(r) => Some(r),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+    }
+
     const INBOX: Address = Address::repeat_byte(0x11);
     const WRAPPER: Address = Address::repeat_byte(0x12);
     const STORE: Address = Address::repeat_byte(0x13);
@@ -585,13 +589,7 @@ mod tests {
             panic!("head first")
         };
         assert_eq!(head.slot, 10);
-        let batches: Vec<&Batch> = facts
-            .iter()
-            .filter_map(|f| match f {
-                Fact::Batch(b) => Some(b),
-                _ => None,
-            })
-            .collect();
+        let batches: Vec<&Batch> = rows!(facts, Batch);
         assert_eq!(batches.len(), 1);
         let batch = batches[0];
         assert_eq!(
@@ -604,29 +602,17 @@ mod tests {
             (41, 3, 1_010, 2)
         );
         assert_eq!((batch.blob_bytes, batch.forced_inclusion), (100_000, 1));
-        let blocks: Vec<u64> = facts
-            .iter()
-            .filter_map(|f| match f {
-                Fact::BatchBlock(b) => Some(b.l2_block_number),
-                _ => None,
-            })
+        let blocks: Vec<u64> = rows!(facts, BatchBlock)
+            .into_iter()
+            .map(|b| b.l2_block_number)
             .collect();
         assert_eq!(blocks, vec![1_008, 1_009, 1_010]);
-        let kinds: Vec<String> = facts
-            .iter()
-            .filter_map(|f| match f {
-                Fact::Forced(f) => Some(f.kind.clone()),
-                _ => None,
-            })
+        let kinds: Vec<String> = rows!(facts, Forced)
+            .into_iter()
+            .map(|f| f.kind.clone())
             .collect();
         assert_eq!(kinds, vec!["processed", "consumed"]);
-        let cost = facts
-            .iter()
-            .find_map(|f| match f {
-                Fact::Cost(c) => Some(c),
-                _ => None,
-            })
-            .unwrap();
+        let cost = rows!(facts, Cost)[0];
         assert_eq!(cost.kind, "propose");
         assert_eq!(cost.execution_fee, 100_000 * 3_000_000_000);
         assert_eq!(cost.blob_fee, 2 * 131_072 * 5);
@@ -651,30 +637,15 @@ mod tests {
             2,
         );
         let facts = protocol_facts(&b, &contracts());
-        let proofs: Vec<u64> = facts
-            .iter()
-            .filter_map(|f| match f {
-                Fact::Proof(p) => Some(p.batch_id),
-                _ => None,
-            })
+        let proofs: Vec<u64> = rows!(facts, Proof)
+            .into_iter()
+            .map(|p| p.batch_id)
             .collect();
         assert_eq!(proofs, vec![10, 11, 12]);
-        let v = facts
-            .iter()
-            .find_map(|f| match f {
-                Fact::Verification(v) => Some(v),
-                _ => None,
-            })
-            .unwrap();
+        let v = rows!(facts, Verification)[0];
         assert_eq!((v.first_batch_id, v.batch_id), (10, 12));
         assert_eq!(v.block_hash, B256::repeat_byte(0xdd));
-        let cost = facts
-            .iter()
-            .find_map(|f| match f {
-                Fact::Cost(c) => Some(c),
-                _ => None,
-            })
-            .unwrap();
+        let cost = rows!(facts, Cost)[0];
         assert_eq!(
             (cost.kind.as_str(), cost.batch_id, cost.blob_fee),
             ("prove+verify", 10, 0)
@@ -686,12 +657,9 @@ mod tests {
         let top = log(0, 0, INBOX, &proposal(1, u64::MAX, 2));
         let empty = log(1, 1, INBOX, &proposal(2, 0, 0));
         let facts = protocol_facts(&block(vec![top, empty], 2), &contracts());
-        let blocks: Vec<u64> = facts
-            .iter()
-            .filter_map(|f| match f {
-                Fact::BatchBlock(b) => Some(b.l2_block_number),
-                _ => None,
-            })
+        let blocks: Vec<u64> = rows!(facts, BatchBlock)
+            .into_iter()
+            .map(|b| b.l2_block_number)
             .collect();
         assert_eq!(blocks, vec![u64::MAX - 1, u64::MAX]);
         let batches = facts.iter().filter(|f| matches!(f, Fact::Batch(_))).count();
@@ -704,13 +672,7 @@ mod tests {
         bad.data.truncate(40);
         let absurd = log(1, 1, INBOX, &proposal(2, 3, 9));
         let facts = protocol_facts(&block(vec![bad, absurd], 2), &contracts());
-        let errors: Vec<&DecodeErrorRow> = facts
-            .iter()
-            .filter_map(|f| match f {
-                Fact::Error(e) => Some(e),
-                _ => None,
-            })
-            .collect();
+        let errors: Vec<&DecodeErrorRow> = rows!(facts, Error);
         assert_eq!(errors.len(), 2);
         assert_eq!(errors[0].event, "BatchProposed");
         assert!(

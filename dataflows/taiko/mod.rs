@@ -178,15 +178,6 @@ impl Taiko {
 /// The registry's instance: mainnet settings.
 pub static DEFAULT: LazyLock<Taiko> = LazyLock::new(|| Taiko::new(TaikoConfig::default()));
 
-/// The facts of one kind (a stream of the partition by [`Fact::kind`]), as rows.
-fn pick<'s, R, F>(facts: Collection<'s, Fact>, f: F) -> Collection<'s, R>
-where
-    R: Clone + 'static,
-    F: Fn(Fact) -> Option<R> + 'static,
-{
-    facts.flat_map(f)
-}
-
 /// What the `taiko::BatchTimes` reduce reads per batch: its proposal time, its proofs
 /// (first by L1 position) and the time it was verified.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -388,43 +379,43 @@ impl Dataflow for Taiko {
             error_facts,
             l2_head_facts,
         ] = parts;
-        let l1_heads = pick(head_facts, |f| match f {
+        let l1_heads = head_facts.flat_map(|f| match f {
             Fact::Head(r) => Some(r),
             _ => None,
         });
-        let batches = pick(batch_facts, |f| match f {
+        let batches = batch_facts.flat_map(|f| match f {
             Fact::Batch(r) => Some(r),
             _ => None,
         });
-        let batch_blocks = pick(batch_block_facts, |f| match f {
+        let batch_blocks = batch_block_facts.flat_map(|f| match f {
             Fact::BatchBlock(r) => Some(r),
             _ => None,
         });
-        let proofs = pick(proof_facts, |f| match f {
+        let proofs = proof_facts.flat_map(|f| match f {
             Fact::Proof(r) => Some(r),
             _ => None,
         });
-        let verifications = pick(verification_facts, |f| match f {
+        let verifications = verification_facts.flat_map(|f| match f {
             Fact::Verification(r) => Some(r),
             _ => None,
         });
-        let forced = pick(forced_facts, |f| match f {
+        let forced = forced_facts.flat_map(|f| match f {
             Fact::Forced(r) => Some(r),
             _ => None,
         });
-        let slashings = pick(slashing_facts, |f| match f {
+        let slashings = slashing_facts.flat_map(|f| match f {
             Fact::Slashing(r) => Some(r),
             _ => None,
         });
-        let costs = pick(cost_facts, |f| match f {
+        let costs = cost_facts.flat_map(|f| match f {
             Fact::Cost(r) => Some(r),
             _ => None,
         });
-        let errors = pick(error_facts, |f| match f {
+        let errors = error_facts.flat_map(|f| match f {
             Fact::Error(r) => Some(r),
             _ => None,
         });
-        let heads = pick(l2_head_facts, |f| match f {
+        let heads = l2_head_facts.flat_map(|f| match f {
             Fact::L2Head(r) => Some(r),
             _ => None,
         });

@@ -287,21 +287,8 @@ fn every_rollup_output_equals_the_recompute_at_every_epoch_through_reorgs_on_bot
                     })
                     .unwrap_or_default();
                 let expected = want.get(spec.name).cloned().unwrap_or_default();
-                if got != expected {
-                    let extra: Vec<_> = got
-                        .iter()
-                        .filter(|r| !expected.contains(r))
-                        .take(5)
-                        .collect();
-                    let missing: Vec<_> = expected
-                        .iter()
-                        .filter(|r| !got.contains(r))
-                        .take(5)
-                        .collect();
-                    panic!(
-                        "{workers} workers, {} after {n} events: extra {extra:?}, missing {missing:?}",
-                        spec.name
-                    );
+                if let Some(diff) = crate::support::rows::difference(&got, &expected) {
+                    panic!("{workers} workers, {} after {n} events: {diff}", spec.name);
                 }
             }
         }

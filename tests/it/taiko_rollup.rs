@@ -235,21 +235,10 @@ impl Run {
                 let expected = want.get(spec.name).cloned().unwrap_or_default();
                 let (pg, ch) = self.stored(&spec);
                 for (db, got) in [("postgres", pg), ("clickhouse", ch)] {
-                    if got != expected && diff.is_none() {
-                        let extra: Vec<_> = got
-                            .iter()
-                            .filter(|r| !expected.contains(r))
-                            .take(3)
-                            .collect();
-                        let missing: Vec<_> = expected
-                            .iter()
-                            .filter(|r| !got.contains(r))
-                            .take(3)
-                            .collect();
-                        diff = Some(format!(
-                            "{db} {}: extra {extra:?} missing {missing:?}",
-                            spec.name
-                        ));
+                    if diff.is_none()
+                        && let Some(d) = crate::support::rows::difference(&got, &expected)
+                    {
+                        diff = Some(format!("{db} {}: {d}", spec.name));
                     }
                 }
             }

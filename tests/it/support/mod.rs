@@ -8,4 +8,5 @@ pub mod clickhouse;
 pub mod nats;
 pub mod node_oracle;
 pub mod postgres;
+pub mod rows;
 pub mod taiko_node;
