@@ -63,6 +63,23 @@ fn log_of(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
+/// Runs `check`; when it fails, prints the last lines of each of `logs` before the panic goes
+/// on, so a failure in CI shows what the processes said.
+fn with_logs<T>(logs: &[&Path], check: impl FnOnce() -> T) -> T {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)) {
+        Ok(v) => v,
+        Err(panic) => {
+            for log in logs {
+                let text = log_of(log);
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = lines[lines.len().saturating_sub(60)..].join("\n");
+                eprintln!("---- last lines of {} ----\n{tail}", log.display());
+            }
+            std::panic::resume_unwind(panic)
+        }
+    }
+}
+
 /// The node's recompute of every output, as the readers return them.
 fn want(anvil: &Anvil) -> BTreeMap<&'static str, BTreeMap<Vec<Value>, isize>> {
     gas_fees_all_from_node(&anvil.http_url(), 0)
@@ -174,20 +191,23 @@ fn nats_ingress_and_egress_stay_exact_through_a_reorg_storm() {
         std::thread::sleep(Duration::from_millis(rng.below(30)));
     }
     assert!(reorgs >= 20, "only {reorgs} reorgs");
-    outputs_converge(
-        &|s| rows(&pg, s),
-        &anvil,
-        &running,
-        "postgres after the storm",
-    );
-    outputs_converge(
-        &|s| crate::support::clickhouse::current(&ch, s),
-        &anvil,
-        &running,
-        "clickhouse after the storm",
-    );
-    let changes = egress_converges(&names, &anvil, "egress after the storm");
-    all_acked(&names, "after the storm");
+    let changes = with_logs(&[&elog, &plog], || {
+        outputs_converge(
+            &|s| rows(&pg, s),
+            &anvil,
+            &running,
+            "postgres after the storm",
+        );
+        outputs_converge(
+            &|s| crate::support::clickhouse::current(&ch, s),
+            &anvil,
+            &running,
+            "clickhouse after the storm",
+        );
+        let changes = egress_converges(&names, &anvil, "egress after the storm");
+        all_acked(&names, "after the storm");
+        changes
+    });
     assert!(
         dead_letters(&names).is_empty(),
         "a consistent stream has no dead letters"
@@ -289,9 +309,11 @@ fn kill_9_of_extractor_and_engine_loses_nothing_and_applies_nothing_twice() {
         block_with_txs(&anvil, 900_000 + i, 2);
     }
     anvil.reorg(3, &replacements(&anvil, 3, 950_000));
-    outputs_converge(&|s| rows(&pg, s), &anvil, &running, "after the kills");
-    egress_converges(&names, &anvil, "egress after the kills");
-    all_acked(&names, "after the kills");
+    with_logs(&[&elog, &plog], || {
+        outputs_converge(&|s| rows(&pg, s), &anvil, &running, "after the kills");
+        egress_converges(&names, &anvil, "egress after the kills");
+        all_acked(&names, "after the kills");
+    });
     // No message lost or applied twice: every event of the stream fit the chain as applied
     // (a republished or missing event would not, and would be dead-lettered).
     assert!(
@@ -337,7 +359,9 @@ fn garbage_and_truncated_messages_go_to_the_dead_letter_subject() {
     let publisher = spawn(&names.publish_args(&anvil.ws_url()), &plog);
     let engine = std::sync::Mutex::new(spawn(&engine_args(&config), &elog));
     let running = || engine.lock().unwrap().try_wait().unwrap().is_none();
-    outputs_converge(&|s| rows(&pg, s), &anvil, &running, "before the garbage");
+    with_logs(&[&elog, &plog], || {
+        outputs_converge(&|s| rows(&pg, s), &anvil, &running, "before the garbage")
+    });
 
     // A valid event to mutilate: the last one published.
     let chain = anvil.chain_id();
@@ -382,8 +406,10 @@ fn garbage_and_truncated_messages_go_to_the_dead_letter_subject() {
         block_with_txs(&anvil, 500 + i, 2);
     }
     anvil.reorg(2, &replacements(&anvil, 2, 600));
-    outputs_converge(&|s| rows(&pg, s), &anvil, &running, "after the garbage");
-    all_acked(&names, "after the garbage");
+    with_logs(&[&elog, &plog], || {
+        outputs_converge(&|s| rows(&pg, s), &anvil, &running, "after the garbage");
+        all_acked(&names, "after the garbage");
+    });
     let dead = dead_letters(&names);
     assert_eq!(dead.len(), garbage.len(), "one dead letter per bad message");
     for ((_, h, payload), (_, sent)) in dead.iter().zip(&garbage) {

@@ -188,16 +188,14 @@ impl ChainTracker {
         to: Option<u64>,
         emit: &mut dyn FnMut(ChainEvent, u64) -> bool,
     ) -> Result<(), SourceError> {
-        let Some(mut latest) = fetch.block_by_number(None)? else {
-            return Ok(());
-        };
+        // The node answers "none" for a block reorged away between its two reads (block, then
+        // receipts): a head that moved, not an empty chain. Without this first block the
+        // range has no end, and the next live head would anchor the tracker above `from`.
+        let mut latest = self.read_block(fetch, None)?;
         if let Some(to) = to
             && to < latest.number
         {
-            match fetch.block_by_number(Some(to))? {
-                Some(b) => latest = b,
-                None => return Ok(()),
-            }
+            latest = self.read_block(fetch, Some(to))?;
         }
         self.refresh_finality(fetch)?;
         let mut next = from;
@@ -243,24 +241,45 @@ impl ChainTracker {
         }
         // Whatever changed during the read is reached from the latest head (or the range's
         // last block) by hash.
-        let last = match to {
-            Some(to) => fetch.block_by_number(Some(to.min(latest.number)))?,
-            None => fetch.block_by_number(None)?,
-        };
-        if let Some(latest) = last {
-            for event in self.on_head(
-                fetch,
-                Head {
-                    number: latest.number,
-                    hash: latest.hash,
-                },
-            )? {
-                if !emit(event, self.finalized()) {
-                    return Ok(());
-                }
+        let last = self.read_block(fetch, to.map(|to| to.min(latest.number)))?;
+        for event in self.on_head(
+            fetch,
+            Head {
+                number: last.number,
+                hash: last.hash,
+            },
+        )? {
+            if !emit(event, self.finalized()) {
+                return Ok(());
             }
         }
         Ok(())
+    }
+
+    /// The node's block at `number` (the latest for `None`), read again while the node
+    /// answers none (its chain is moving under the read); an error after 20 such answers.
+    fn read_block(
+        &self,
+        fetch: &mut dyn BlockFetcher,
+        number: Option<u64>,
+    ) -> Result<Block, SourceError> {
+        const ATTEMPTS: u32 = 20;
+        for attempt in 1..=ATTEMPTS {
+            if let Some(block) = fetch.block_by_number(number)? {
+                return Ok(block);
+            }
+            if attempt < ATTEMPTS {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        Err(SourceError::Invalid {
+            chain_id: self.config.chain_id,
+            what: match number {
+                Some(n) => format!("block {n}"),
+                None => "the latest block".into(),
+            },
+            reason: format!("the node returned none {ATTEMPTS} times in a row"),
+        })
     }
 
     /// Resolves an announced head into the events that bring the canonical chain to it.
@@ -586,10 +605,12 @@ mod tests {
         }
     }
 
-    /// A node whose first range reads come back empty (it is rewriting those heights).
+    /// A node whose first range reads and first latest-block reads come back empty (it is
+    /// rewriting those heights).
     struct Flaky {
         node: Node,
         empty_reads: usize,
+        empty_latest: usize,
     }
 
     impl BlockFetcher for Flaky {
@@ -597,6 +618,10 @@ mod tests {
             self.node.block_by_hash(hash)
         }
         fn block_by_number(&mut self, number: Option<u64>) -> Result<Option<Block>, SourceError> {
+            if number.is_none() && self.empty_latest > 0 {
+                self.empty_latest -= 1;
+                return Ok(None);
+            }
             self.node.block_by_number(number)
         }
         fn finalized(&mut self) -> Result<Option<u64>, SourceError> {
@@ -616,6 +641,7 @@ mod tests {
         let mut node = Flaky {
             node: Node::new(30),
             empty_reads: 2,
+            empty_latest: 0,
         };
         let mut t = tracker(64, DeepReorgPolicy::Halt);
         let mut numbers = Vec::new();
@@ -625,6 +651,39 @@ mod tests {
         })
         .unwrap();
         assert_eq!(numbers, (5..=30).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_backfill_whose_latest_block_vanishes_reads_it_again_instead_of_starting_at_the_head() {
+        // Seen against anvil under load: the latest block was reorged away between its block
+        // and receipt reads, the backfill ended with nothing read, and the next live head
+        // anchored the tracker there: blocks below it were never emitted.
+        let mut node = Flaky {
+            node: Node::new(30),
+            empty_reads: 0,
+            empty_latest: 3,
+        };
+        let mut t = tracker(64, DeepReorgPolicy::Halt);
+        let mut numbers = Vec::new();
+        t.start_at(&mut node, 0, &mut |e, _| {
+            numbers.extend(e.new_blocks().iter().map(|b| b.number));
+            true
+        })
+        .unwrap();
+        assert_eq!(numbers, (0..=30).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_node_that_never_answers_its_latest_block_is_a_clear_error() {
+        let mut node = Flaky {
+            node: Node::new(3),
+            empty_reads: 0,
+            empty_latest: usize::MAX,
+        };
+        let mut t = tracker(64, DeepReorgPolicy::Halt);
+        let err = t.start_at(&mut node, 0, &mut |_, _| true).unwrap_err();
+        assert!(err.to_string().contains("latest block"), "{err}");
+        assert!(t.tip().is_none(), "nothing anchored");
     }
 
     fn tracker(window: u64, policy: DeepReorgPolicy) -> ChainTracker {
