@@ -27,7 +27,6 @@
 //! does not is dead-lettered: applying it would corrupt every derived output.
 
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -37,9 +36,9 @@ use async_nats::jetstream::{self, consumer};
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError};
 use futures_util::StreamExt;
 
-use super::wire::ChainEventV1;
+use super::wire::{ChainEventV1, digest_of};
 use super::{HEADER_REASON, HEADER_SEQUENCE, HEADER_SUBJECT, NatsConfig, NatsError};
-use crate::model::{B256, Block, ChainEvent, ChainId, Epoch};
+use crate::model::{B256, ChainEvent, ChainId, Epoch};
 use crate::sources::{SourceError, SourceEvent};
 
 /// Blocks per chain the view keeps below the tip.
@@ -49,70 +48,6 @@ const VIEW_DEPTH: u64 = 4096;
 #[derive(Debug, Default)]
 pub struct ChainView {
     chains: BTreeMap<ChainId, BTreeMap<u64, (B256, u64)>>,
-}
-
-fn digest(block: &Block) -> u64 {
-    let mut h = BodyHasher::default();
-    block.hash(&mut h);
-    h.finish()
-}
-
-/// The hasher of [`digest`]: FxHash-style word mixing with a final avalanche. It only has to
-/// tell a retracted body from the applied one, not resist chosen input; SipHash
-/// (`DefaultHasher`) took over a third of the reader thread on blocks of ~200 transactions.
-#[derive(Default)]
-struct BodyHasher(u64);
-
-impl BodyHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for BodyHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(w);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = words.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word));
-        }
-        self.add(bytes.len() as u64);
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.add(i.into());
-    }
-    fn write_u16(&mut self, i: u16) {
-        self.add(i.into());
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.add(i.into());
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-    fn write_u128(&mut self, i: u128) {
-        self.add(i as u64);
-        self.add((i >> 64) as u64);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-    fn finish(&self) -> u64 {
-        // murmur3's fmix64.
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        h ^ (h >> 33)
-    }
 }
 
 impl ChainView {
@@ -132,9 +67,26 @@ impl ChainView {
     /// Checks that `event` fits the chain as applied and applies it, or says why not. Heights
     /// the view does not know (below what it has seen) are not checked.
     pub fn apply(&mut self, chain: ChainId, event: &ChainEvent) -> Result<(), String> {
+        let old: Vec<u64> = event.old().iter().map(digest_of).collect();
+        let new: Vec<u64> = event.new_blocks().iter().map(digest_of).collect();
+        self.apply_digested(chain, event, &old, &new)
+    }
+
+    /// [`ChainView::apply`] with the digests of the event's old and new blocks already taken
+    /// ([`ChainEventV1::decode_digested`]: from the bytes as received).
+    pub fn apply_digested(
+        &mut self,
+        chain: ChainId,
+        event: &ChainEvent,
+        old_digests: &[u64],
+        new_digests: &[u64],
+    ) -> Result<(), String> {
         let known = self.chains.entry(chain).or_default();
         let old = event.old();
         let new = event.new_blocks();
+        if old.len() != old_digests.len() || new.len() != new_digests.len() {
+            return Err("a digest per block is needed".into());
+        }
         // Retracted blocks must be the top of the chain, exactly.
         if let Some(first) = old.first() {
             let tip = known.last_key_value().map(|(n, _)| *n);
@@ -147,9 +99,9 @@ impl ChainView {
                     first.number
                 ));
             }
-            for b in old {
+            for (b, digest) in old.iter().zip(old_digests) {
                 if let Some((hash, d)) = known.get(&b.number)
-                    && (*hash != b.hash || *d != digest(b))
+                    && (*hash != b.hash || d != digest)
                 {
                     return Err(format!(
                         "it retracts block {} {} but {} was applied there",
@@ -187,8 +139,8 @@ impl ChainView {
         for b in old {
             known.remove(&b.number);
         }
-        for b in new {
-            known.insert(b.number, (b.hash, digest(b)));
+        for (b, digest) in new.iter().zip(new_digests) {
+            known.insert(b.number, (b.hash, *digest));
         }
         if let Some((&tip, _)) = known.last_key_value() {
             let keep = known.split_off(&tip.saturating_sub(VIEW_DEPTH));
@@ -631,23 +583,23 @@ fn decode(ctx: DecodeCtx) {
                     payload,
                 }) => (seq, subject, content_type, payload),
             };
-        let decoded = ChainEventV1::decode(content_type.as_deref(), &payload)
+        let decoded = ChainEventV1::decode_digested(content_type.as_deref(), &payload)
             .map_err(|e| e.to_string())
-            .and_then(|e| {
-                let expected = super::events_subject(&ctx.prefix, e.chain_id);
+            .and_then(|d| {
+                let expected = super::events_subject(&ctx.prefix, d.event.chain_id);
                 if subject != expected {
                     return Err(format!(
                         "an event of chain {} on subject {subject} (expected {expected})",
-                        e.chain_id
+                        d.event.chain_id
                     ));
                 }
-                Ok(e)
+                Ok(d)
             });
-        let event = decoded.and_then(|wire| {
-            let chain = wire.chain_id;
-            let finalized = wire.finalized;
-            let event = wire.into_event();
-            view.apply(chain, &event)
+        let event = decoded.and_then(|d| {
+            let chain = d.event.chain_id;
+            let finalized = d.event.finalized;
+            let event = d.event.into_event();
+            view.apply_digested(chain, &event, &d.old, &d.new)
                 .map_err(|why| format!("the event does not fit chain {chain} as applied: {why}"))?;
             Ok((chain, finalized, event))
         });
@@ -774,7 +726,7 @@ fn ack_committed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Address;
+    use crate::model::{Address, Block};
 
     use crate::nats::test_block as block;
 
@@ -793,7 +745,7 @@ mod tests {
             .flat_map(|e| e.unwrap().event.new_blocks().to_vec())
             .find(|b| b.transactions.len() > 2 && !b.logs.is_empty())
             .unwrap();
-        assert_eq!(digest(&b), digest(&b.clone()));
+        assert_eq!(digest_of(&b), digest_of(&b.clone()));
         let edits: [fn(&mut Block); 10] = [
             |b| b.gas_used += 1,
             |b| b.base_fee_per_gas ^= 1 << 100,
@@ -811,7 +763,7 @@ mod tests {
         for (i, edit) in edits.iter().enumerate() {
             let mut other = b.clone();
             edit(&mut other);
-            assert_ne!(digest(&other), digest(&b), "edit {i}");
+            assert_ne!(digest_of(&other), digest_of(&b), "edit {i}");
         }
     }
 

@@ -239,15 +239,48 @@ impl ChainEventV1 {
         }
     }
 
-    /// Decodes and checks a payload whose `Content-Type` is `content_type`.
-    pub fn decode(content_type: Option<&str>, payload: &[u8]) -> Result<Self, WireError> {
-        let format = match content_type.map(str::trim) {
+    /// The format of a payload whose `Content-Type` is `content_type`.
+    fn format_of(content_type: Option<&str>, payload: &[u8]) -> Result<Format, WireError> {
+        Ok(match content_type.map(str::trim) {
             Some(CONTENT_TYPE_BINCODE) => Format::Bincode,
             Some(CONTENT_TYPE_JSON) | Some("application/json") => Format::Json,
             Some(other) => return Err(WireError::ContentType(other.to_string())),
             None if payload.first() == Some(&b'{') => Format::Json,
             None => Format::Bincode,
+        })
+    }
+
+    /// Like [`ChainEventV1::decode`], with the [`block_digest`] of every old and new block.
+    /// A bincode payload is decoded block by block so each digest is taken over the block's
+    /// bytes as received; a JSON one encodes each block to bincode first (the same bytes).
+    pub fn decode_digested(
+        content_type: Option<&str>,
+        payload: &[u8],
+    ) -> Result<Digested, WireError> {
+        let digested = match Self::format_of(content_type, payload)? {
+            Format::Bincode => decode_bincode_digested(payload)?,
+            Format::Json => {
+                let event = Self::decode_as(Format::Json, payload)?;
+                Digested {
+                    old: event.old.iter().map(digest_of).collect(),
+                    new: event.new.iter().map(digest_of).collect(),
+                    event,
+                }
+            }
         };
+        digested.event.check()?;
+        Ok(digested)
+    }
+
+    /// Decodes and checks a payload whose `Content-Type` is `content_type`.
+    pub fn decode(content_type: Option<&str>, payload: &[u8]) -> Result<Self, WireError> {
+        let event = Self::decode_as(Self::format_of(content_type, payload)?, payload)?;
+        event.check()?;
+        Ok(event)
+    }
+
+    /// Decodes (without the checks) a payload in `format`.
+    fn decode_as(format: Format, payload: &[u8]) -> Result<Self, WireError> {
         let event: ChainEventV1 = match format {
             Format::Bincode => {
                 let (event, read) =
@@ -269,9 +302,127 @@ impl ChainEventV1 {
                 reason: e.to_string(),
             })?,
         };
-        event.check()?;
         Ok(event)
     }
+}
+
+/// A decoded event with a digest of each of its blocks ([`block_digest`] of the block's
+/// bincode encoding), in the order of `event.old` and `event.new`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Digested {
+    /// The event, checked.
+    pub event: ChainEventV1,
+    /// Digests of `event.old`.
+    pub old: Vec<u64>,
+    /// Digests of `event.new`.
+    pub new: Vec<u64>,
+}
+
+/// Decodes a bincode [`ChainEventV1`] field by field (bincode lays a struct out as its
+/// fields in order, a `Vec` as its length then its elements), so each block's bytes are
+/// known and digested without encoding it again.
+fn decode_bincode_digested(payload: &[u8]) -> Result<Digested, WireError> {
+    let mut at = 0usize;
+    let version: u32 = part(payload, &mut at)?;
+    let chain_id: ChainId = part(payload, &mut at)?;
+    let kind: Kind = part(payload, &mut at)?;
+    let (old, old_digests) = blocks(payload, &mut at)?;
+    let (new, new_digests) = blocks(payload, &mut at)?;
+    let finalized: Option<u64> = part(payload, &mut at)?;
+    if at != payload.len() {
+        return Err(WireError::Decode {
+            format: Format::Bincode,
+            reason: format!("{} bytes left over", payload.len() - at),
+        });
+    }
+    Ok(Digested {
+        event: ChainEventV1 {
+            version,
+            chain_id,
+            kind,
+            old,
+            new,
+            finalized,
+        },
+        old: old_digests,
+        new: new_digests,
+    })
+}
+
+/// Decodes one value at `*at` and moves `*at` past it.
+fn part<T: serde::de::DeserializeOwned>(payload: &[u8], at: &mut usize) -> Result<T, WireError> {
+    let rest = payload.get(*at..).unwrap_or_default();
+    let (value, read) = bincode::serde::decode_from_slice(rest, bincode::config::standard())
+        .map_err(|e| WireError::Decode {
+            format: Format::Bincode,
+            reason: e.to_string(),
+        })?;
+    *at += read;
+    Ok(value)
+}
+
+/// Decodes a `Vec<Block>` at `*at`, with each block's digest.
+fn blocks(payload: &[u8], at: &mut usize) -> Result<(Vec<Block>, Vec<u64>), WireError> {
+    let len: u64 = part(payload, at)?;
+    // Every block takes bytes: a length beyond what is left is garbage, not an allocation.
+    let left = payload.len().saturating_sub(*at) as u64;
+    if len > left {
+        return Err(WireError::Decode {
+            format: Format::Bincode,
+            reason: format!("{len} blocks announced in {left} bytes"),
+        });
+    }
+    let mut out = Vec::with_capacity(len as usize);
+    let mut digests = Vec::with_capacity(len as usize);
+    for _ in 0..len {
+        let start = *at;
+        let block: Block = part(payload, at)?;
+        digests.push(block_digest(payload.get(start..*at).unwrap_or_default()));
+        out.push(block);
+    }
+    Ok((out, digests))
+}
+
+/// The digest of a block: [`block_digest`] of its bincode encoding (0 if it cannot be
+/// encoded, which a [`Block`] always can).
+pub fn digest_of(block: &Block) -> u64 {
+    bincode::serde::encode_to_vec(block, bincode::config::standard())
+        .map(|bytes| block_digest(&bytes))
+        .unwrap_or(0)
+}
+
+/// A fast 64-bit digest of a block's canonical encoding: FxHash-style mixing of 8-byte
+/// words in four independent lanes (the multiplications overlap), the length, and murmur3's
+/// final avalanche. It only has to tell a retracted body from the applied one, not resist
+/// chosen input.
+pub fn block_digest(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut lanes = [0u64; 4];
+    let mut round = |chunk: &[u8]| {
+        for (lane, word) in lanes.iter_mut().zip(chunk.chunks_exact(8)) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            *lane = (lane.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+    };
+    let mut chunks = bytes.chunks_exact(32);
+    for chunk in &mut chunks {
+        round(chunk);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut last = [0u8; 32];
+        last[..rest.len()].copy_from_slice(rest);
+        round(&last);
+    }
+    let [a, b, c, d] = lanes;
+    let mut h = a ^ b.rotate_left(16) ^ c.rotate_left(32) ^ d.rotate_left(48);
+    h = (h ^ bytes.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 #[cfg(test)]
@@ -389,6 +540,52 @@ mod tests {
         let mut e = reorg();
         e.version = 2;
         assert!(e.check().is_err());
+    }
+
+    #[test]
+    fn digested_decoding_equals_decoding_and_digests_the_canonical_encoding() {
+        let e = reorg();
+        for format in [Format::Bincode, Format::Json] {
+            let bytes = e.encode(format).unwrap();
+            let d = ChainEventV1::decode_digested(Some(format.content_type()), &bytes).unwrap();
+            assert_eq!(d.event, e, "{format:?}");
+            // The same digests whichever format carried the blocks.
+            let want_old: Vec<u64> = e.old.iter().map(digest_of).collect();
+            let want_new: Vec<u64> = e.new.iter().map(digest_of).collect();
+            assert_eq!((d.old, d.new), (want_old, want_new), "{format:?}");
+        }
+        // A retracted body that differs in one field has another digest.
+        let mut other = e.old[0].clone();
+        other.transactions[0].gas_used += 1;
+        assert_ne!(digest_of(&other), digest_of(&e.old[0]));
+        assert_ne!(block_digest(&[]), block_digest(&[0]));
+        assert_ne!(block_digest(&[1, 0]), block_digest(&[0, 1]));
+    }
+
+    #[test]
+    fn digested_decoding_refuses_what_decoding_refuses() {
+        let bytes = reorg().encode(Format::Bincode).unwrap();
+        for cut in 0..bytes.len() {
+            let plain = ChainEventV1::decode(Some(CONTENT_TYPE_BINCODE), &bytes[..cut]);
+            let digested = ChainEventV1::decode_digested(Some(CONTENT_TYPE_BINCODE), &bytes[..cut]);
+            assert!(plain.is_err() && digested.is_err(), "cut {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(ChainEventV1::decode_digested(Some(CONTENT_TYPE_BINCODE), &longer).is_err());
+        // A block count far beyond the payload is an error, not an allocation: version 1,
+        // chain 7, kind 0, then u64::MAX blocks (varint marker 253 and eight bytes).
+        let mut huge = vec![1, 7, 0, 253];
+        huge.extend_from_slice(&u64::MAX.to_le_bytes());
+        let err = ChainEventV1::decode_digested(Some(CONTENT_TYPE_BINCODE), &huge).unwrap_err();
+        assert!(err.to_string().contains("blocks announced"), "{err}");
+        let mut e = reorg();
+        e.kind = Kind::Committed;
+        let bytes = e.encode(Format::Bincode).unwrap();
+        assert!(matches!(
+            ChainEventV1::decode_digested(None, &bytes),
+            Err(WireError::Invalid(_))
+        ));
     }
 
     #[test]
