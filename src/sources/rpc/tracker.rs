@@ -636,20 +636,31 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_backfill_whose_first_read_is_empty_reads_again_instead_of_jumping_to_the_head() {
-        let mut node = Flaky {
-            node: Node::new(30),
-            empty_reads: 2,
-            empty_latest: 0,
-        };
+    impl Flaky {
+        fn new(len: u64, empty_reads: usize, empty_latest: usize) -> Self {
+            Flaky {
+                node: Node::new(len),
+                empty_reads,
+                empty_latest,
+            }
+        }
+    }
+
+    /// The numbers of the blocks a backfill from `from` emits.
+    fn backfilled(mut node: Flaky, from: u64) -> Vec<u64> {
         let mut t = tracker(64, DeepReorgPolicy::Halt);
         let mut numbers = Vec::new();
-        t.start_at(&mut node, 5, &mut |e, _| {
+        t.start_at(&mut node, from, &mut |e, _| {
             numbers.extend(e.new_blocks().iter().map(|b| b.number));
             true
         })
         .unwrap();
+        numbers
+    }
+
+    #[test]
+    fn a_backfill_whose_first_read_is_empty_reads_again_instead_of_jumping_to_the_head() {
+        let numbers = backfilled(Flaky::new(30, 2, 0), 5);
         assert_eq!(numbers, (5..=30).collect::<Vec<_>>());
     }
 
@@ -658,28 +669,13 @@ mod tests {
         // Seen against anvil under load: the latest block was reorged away between its block
         // and receipt reads, the backfill ended with nothing read, and the next live head
         // anchored the tracker there: blocks below it were never emitted.
-        let mut node = Flaky {
-            node: Node::new(30),
-            empty_reads: 0,
-            empty_latest: 3,
-        };
-        let mut t = tracker(64, DeepReorgPolicy::Halt);
-        let mut numbers = Vec::new();
-        t.start_at(&mut node, 0, &mut |e, _| {
-            numbers.extend(e.new_blocks().iter().map(|b| b.number));
-            true
-        })
-        .unwrap();
+        let numbers = backfilled(Flaky::new(30, 0, 3), 0);
         assert_eq!(numbers, (0..=30).collect::<Vec<_>>());
     }
 
     #[test]
     fn a_node_that_never_answers_its_latest_block_is_a_clear_error() {
-        let mut node = Flaky {
-            node: Node::new(3),
-            empty_reads: 0,
-            empty_latest: usize::MAX,
-        };
+        let mut node = Flaky::new(3, 0, usize::MAX);
         let mut t = tracker(64, DeepReorgPolicy::Halt);
         let err = t.start_at(&mut node, 0, &mut |_, _| true).unwrap_err();
         assert!(err.to_string().contains("latest block"), "{err}");
