@@ -32,8 +32,8 @@
 //!
 //! Ingress. The events are published once to `BENCH_<pid>_EVENTS` (file storage, the
 //! ingress's 120 s duplicate window; not timed). Every path then reads all N from the stream's
-//! first message with a durable pull consumer of its own (explicit acks, ack wait 300 s,
-//! max ack pending 100000: the ingress's settings). The clock starts once the consumer exists
+//! first message with a durable pull consumer of its own (ack wait 300 s, max ack pending
+//! 100000: the ingress's settings; explicit acks unless said). The clock starts once the consumer exists
 //! and stops when the N-th ack is written and flushed to the server; afterwards the consumer
 //! must report nothing pending and nothing unacknowledged.
 //! - `async-nats pull + ack` (the anchor): `consumer.messages()` on a multi-thread runtime,
@@ -41,6 +41,9 @@
 //!   slower.)
 //! - `async-nats pull + bincode decode + ack`: the same with `ChainEventV1::decode` (bincode
 //!   and the schema check) of each payload before its ack: what decoding costs.
+//! - `async-nats pull + cumulative ack`: the anchor with `AckPolicy::All` and one ack per 500
+//!   messages (and the last): what the ack policy alone is worth, since the ingress acks
+//!   cumulatively (one ack per committed watermark, every 20 ms at most).
 //! - `chainflow Ingress`: `Ingress::start` (connect, consumer; not timed), then the
 //!   `NatsSource` iterator for N events, the durable watermark set to epoch + 1 after each, as
 //!   the engine does once its sinks commit, so the acker acks as it goes. Decoding, the subject
@@ -435,12 +438,28 @@ fn without_id(messages: &[Outgoing]) -> Vec<Outgoing> {
 // ---------------------------------------------------------------------------------------------
 // Ingress.
 
-/// The ingress's consumer settings.
-fn consumer_config(name: &str) -> consumer::pull::Config {
+/// How a raw loop acks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Acks {
+    /// `AckPolicy::Explicit`, every message acked.
+    Each,
+    /// `AckPolicy::All`, one ack per `CUMULATIVE_EVERY` messages and one for the last: what
+    /// the ingress's acker does with the committed watermark.
+    Cumulative,
+}
+
+/// Messages per cumulative ack in the raw loop.
+const CUMULATIVE_EVERY: u64 = 500;
+
+/// The consumer settings of the raw loops (the ingress's, with the ack policy of `acks`).
+fn consumer_config(name: &str, acks: Acks) -> consumer::pull::Config {
     consumer::pull::Config {
         durable_name: Some(name.to_string()),
         deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: 1 },
-        ack_policy: consumer::AckPolicy::Explicit,
+        ack_policy: match acks {
+            Acks::Each => consumer::AckPolicy::Explicit,
+            Acks::Cumulative => consumer::AckPolicy::All,
+        },
         ack_wait: Duration::from_secs(300),
         max_ack_pending: 100_000,
         ..Default::default()
@@ -471,15 +490,18 @@ async fn settle_consumer(js: &jetstream::Context, stream: &str, consumer: &str, 
     s.delete_consumer(consumer).await.unwrap();
 }
 
-/// The anchor: a durable pull consumer, `messages()`, ack each (decoding it first if asked),
-/// on a multi-thread runtime of its own.
-fn raw_ingress(url: &str, stream: &str, name: &str, n: u64, decode: bool) -> Run {
+/// The anchor: a durable pull consumer, `messages()`, ack each or cumulatively (decoding
+/// each first if asked), on a multi-thread runtime of its own.
+fn raw_ingress(url: &str, stream: &str, name: &str, n: u64, decode: bool, acks: Acks) -> Run {
     on_thread(|| {
         runtime(Flavor::MultiThread).block_on(async {
             let (client, js) = connect(url).await;
             let s = js.get_stream(stream).await.unwrap();
             let _ = s.delete_consumer(name).await;
-            let c: consumer::PullConsumer = s.create_consumer(consumer_config(name)).await.unwrap();
+            let c: consumer::PullConsumer = s
+                .create_consumer(consumer_config(name, acks))
+                .await
+                .unwrap();
             let started = Run::start();
             let mut messages = c.messages().await.unwrap();
             let mut got = 0u64;
@@ -495,8 +517,10 @@ fn raw_ingress(url: &str, stream: &str, name: &str, n: u64, decode: bool) -> Run
                     let event = ChainEventV1::decode(ct, &m.payload).unwrap();
                     blocks += event.new.len();
                 }
-                m.ack().await.unwrap();
                 got += 1;
+                if acks == Acks::Each || got.is_multiple_of(CUMULATIVE_EVERY) || got == n {
+                    m.ack().await.unwrap();
+                }
             }
             client.flush().await.unwrap();
             let run = Run::since(started);
@@ -850,6 +874,7 @@ fn main() {
     if part("ingress") {
         let mut raw_in = Vec::new();
         let mut raw_decode = Vec::new();
+        let mut raw_cumulative = Vec::new();
         let mut cf_in = Vec::new();
         let mut cf_engine = Vec::new();
         for run in 0..runs {
@@ -859,6 +884,15 @@ fn main() {
                 &format!("raw_{run}"),
                 n,
                 false,
+                Acks::Each,
+            ));
+            raw_cumulative.push(raw_ingress(
+                &url,
+                &ingress_config.stream,
+                &format!("raw_cumulative_{run}"),
+                n,
+                false,
+                Acks::Cumulative,
             ));
             let consumer = NatsConfig {
                 consumer: format!("chainflow_{run}"),
@@ -871,6 +905,7 @@ fn main() {
                 &format!("raw_decode_{run}"),
                 n,
                 true,
+                Acks::Each,
             ));
             let consumer = NatsConfig {
                 consumer: format!("engine_{run}"),
@@ -890,16 +925,21 @@ fn main() {
         measured.push(row("async-nats pull + ack (anchor)", &raw_in));
         measured.push(row("async-nats pull + bincode decode + ack", &raw_decode));
         measured.push(row(
-            "chainflow Ingress (NatsSource, acks by watermark)",
+            "async-nats pull + cumulative ack (AckPolicy::All, 1 per 500)",
+            &raw_cumulative,
+        ));
+        measured.push(row(
+            "chainflow Ingress (NatsSource, cumulative acks by watermark)",
             &cf_in,
         ));
         measured.push(row(
             "chainflow Ingress + engine (gas_fees, null sink)",
             &cf_engine,
         ));
-        let (raw, decoded, cf) = (
+        let (raw, decoded, cumulative, cf) = (
             best(&raw_in).wall,
             best(&raw_decode).wall,
+            best(&raw_cumulative).wall,
             best(&cf_in).wall,
         );
         ratios.push((
@@ -909,6 +949,10 @@ fn main() {
         ratios.push((
             "chainflow ingress / async-nats pull + decode + ack",
             decoded.as_secs_f64() / cf.as_secs_f64(),
+        ));
+        ratios.push((
+            "chainflow ingress / async-nats pull + cumulative ack",
+            cumulative.as_secs_f64() / cf.as_secs_f64(),
         ));
     }
 

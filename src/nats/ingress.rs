@@ -7,7 +7,8 @@
 //!        ▼ decoder thread: decode (wire.rs) ─► ChainView::check ─► SourceEvent, epoch = seq
 //!        │   └─ bad ─► chainflow.deadletter.events (reason, original bytes), acked after
 //!        ▼ bounded channel ─► NatsSource (the iterator the engine reads)
-//!  acker thread: acks every message whose epoch the sinks have committed (RunControl::durable)
+//!  acker thread: one cumulative ack (AckPolicy::All) for the oldest run of messages whose
+//!                epoch the sinks have committed (RunControl::durable) or that are dead letters
 //! ```
 //!
 //! **Deterministic epochs.** A message's epoch is its stream sequence, so a restart that
@@ -18,8 +19,11 @@
 //!
 //! **Acks.** A message is acknowledged only after every sink has committed its epoch (the
 //! engine publishes that watermark in [`crate::engine::RunControl::durable`]); a dead letter
-//! once the dead-letter stream has acknowledged it. A redelivery (ack wait passed) is
-//! recognized by its sequence and never applied twice.
+//! once the dead-letter stream has acknowledged it and everything before it is acked. The
+//! consumer acks cumulatively (`AckPolicy::All`): the acker acks the newest message of the
+//! oldest ackable run, which acknowledges the whole run with one message to the server
+//! instead of one per event. A redelivery (ack wait passed) is recognized by its sequence
+//! and never applied twice.
 //!
 //! **Validation.** Beyond the schema ([`super::wire::ChainEventV1::check`]) every event must
 //! fit the chain as applied so far ([`ChainView`]): a commit extends the tip, a reorg or
@@ -150,14 +154,24 @@ impl ChainView {
     }
 }
 
+/// Where a message taken off the consumer stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Being decoded or dead-lettered: nothing at or after it may be acked.
+    InFlight,
+    /// Decoded into the epoch of its sequence: ackable once the sinks have committed it.
+    Epoch,
+    /// Stored in the dead-letter stream: ackable once everything before it is.
+    DeadLettered,
+}
+
 /// A message taken off the consumer and not acknowledged yet.
 #[derive(Debug)]
 struct Slot {
     /// Where the ack goes (the newest delivery's reply subject).
     reply: async_nats::Subject,
-    /// Decoded into an epoch: acked once the sinks have committed it. A message that is
-    /// not ready is being decoded or dead-lettered; the decoder acks a dead letter itself.
-    ready: bool,
+    /// Whether it may be acked.
+    state: State,
 }
 
 /// The messages taken and not acknowledged yet, by stream sequence.
@@ -255,7 +269,6 @@ impl Ingress {
             let ctx = DecodeCtx {
                 prefix: config.subject_prefix.clone(),
                 rt: Arc::clone(&rt),
-                client: client.clone(),
                 js,
                 pending: Arc::clone(&pending),
                 stats: Arc::clone(&stats),
@@ -404,7 +417,8 @@ async fn open(
             deliver_policy: consumer::DeliverPolicy::ByStartSequence {
                 start_sequence: first,
             },
-            ack_policy: consumer::AckPolicy::Explicit,
+            // One ack per committed watermark acknowledges every message up to it.
+            ack_policy: consumer::AckPolicy::All,
             ack_wait: Duration::from_secs(300),
             max_ack_pending: 100_000,
             ..Default::default()
@@ -438,7 +452,6 @@ struct PullCtx {
 struct DecodeCtx {
     prefix: String,
     rt: Arc<tokio::runtime::Runtime>,
-    client: async_nats::Client,
     js: jetstream::Context,
     pending: Pending,
     stats: Arc<IngressStats>,
@@ -543,7 +556,7 @@ fn pull(ctx: PullCtx) {
                 seq,
                 Slot {
                     reply,
-                    ready: false,
+                    state: State::InFlight,
                 },
             );
         let content_type = message
@@ -611,7 +624,7 @@ fn decode(ctx: DecodeCtx) {
                     .unwrap_or_else(PoisonError::into_inner)
                     .get_mut(&seq)
                 {
-                    slot.ready = true;
+                    slot.state = State::Epoch;
                 }
                 ctx.stats.events.fetch_add(1, Ordering::Relaxed);
                 let item = Ok(SourceEvent {
@@ -651,22 +664,15 @@ fn decode(ctx: DecodeCtx) {
                     );
                 }
                 ctx.stats.dead_letters.fetch_add(1, Ordering::Relaxed);
-                let slot = ctx
+                // The acker acks it in stream order: a cumulative ack of it now would
+                // also ack the epochs before it that the sinks have not committed yet.
+                if let Some(slot) = ctx
                     .pending
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .remove(&seq);
-                if let Some(slot) = slot {
-                    let acked = ctx.rt.block_on(async {
-                        ctx.client
-                            .publish(slot.reply, bytes::Bytes::from_static(b"+ACK"))
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        ctx.client.flush().await.map_err(|e| e.to_string())
-                    });
-                    if let Err(e) = acked {
-                        tracing::warn!(seq, error = %e, "cannot ack a dead letter; it is redelivered and dead-lettered again (deduplicated)");
-                    }
+                    .get_mut(&seq)
+                {
+                    slot.state = State::DeadLettered;
                 }
             }
         }
@@ -687,6 +693,31 @@ fn one_line(s: &str) -> String {
         .collect()
 }
 
+/// Takes the longest run of pending messages, from the oldest, that may be acked: epochs
+/// below `committed_below` and dead letters. Returns how many and the newest one's reply
+/// subject, whose ack acknowledges them all (`AckPolicy::All`).
+fn ackable(
+    pending: &mut BTreeMap<u64, Slot>,
+    committed_below: u64,
+) -> Option<(u64, async_nats::Subject)> {
+    let mut last = None;
+    let mut n = 0u64;
+    while let Some(entry) = pending.first_entry() {
+        let ok = match entry.get().state {
+            State::Epoch => *entry.key() < committed_below,
+            State::DeadLettered => true,
+            State::InFlight => false,
+        };
+        if !ok {
+            break;
+        }
+        last = Some(entry.remove().reply);
+        n += 1;
+    }
+    last.map(|reply| (n, reply))
+}
+
+/// Acks, with one cumulative ack, every message [`ackable`] now.
 fn ack_committed(
     rt: &tokio::runtime::Runtime,
     client: &async_nats::Client,
@@ -695,28 +726,19 @@ fn ack_committed(
     stats: &IngressStats,
 ) {
     let below = durable.load(Ordering::Acquire);
-    let done = {
-        let mut p = pending.lock().unwrap_or_else(PoisonError::into_inner);
-        let rest = p.split_off(&below);
-        let below = std::mem::replace(&mut *p, rest);
-        // Dead letters in flight stay: the decoder acks them after the dead-letter publish.
-        let (done, in_flight): (Vec<_>, Vec<_>) =
-            below.into_iter().partition(|(_, slot)| slot.ready);
-        p.extend(in_flight);
-        done
-    };
-    if done.is_empty() {
+    let taken = ackable(
+        &mut pending.lock().unwrap_or_else(PoisonError::into_inner),
+        below,
+    );
+    let Some((n, reply)) = taken else {
         return;
-    }
-    let n = done.len() as u64;
+    };
     rt.block_on(async {
-        for (_, slot) in done {
-            if let Err(e) = client
-                .publish(slot.reply, bytes::Bytes::from_static(b"+ACK"))
-                .await
-            {
-                tracing::warn!(error = %e, "cannot ack; the message is redelivered and skipped");
-            }
+        if let Err(e) = client
+            .publish(reply, bytes::Bytes::from_static(b"+ACK"))
+            .await
+        {
+            tracing::warn!(error = %e, "cannot ack; the messages are redelivered and skipped");
         }
         let _ = client.flush().await;
     });
@@ -858,5 +880,38 @@ mod tests {
             },
         )
         .unwrap();
+    }
+
+    #[test]
+    fn one_cumulative_ack_covers_the_oldest_run_of_committed_epochs_and_dead_letters() {
+        let slot = |seq: u64, state| {
+            let reply = async_nats::Subject::from(format!("$JS.ACK.s.c.1.{seq}.{seq}.0.0"));
+            (seq, Slot { reply, state })
+        };
+        let mut pending: BTreeMap<u64, Slot> = [
+            slot(3, State::Epoch),
+            slot(4, State::DeadLettered),
+            slot(5, State::Epoch),
+            slot(6, State::InFlight),
+            slot(7, State::Epoch),
+        ]
+        .into_iter()
+        .collect();
+        // Nothing committed: the oldest is an epoch the sinks do not hold yet.
+        assert!(ackable(&mut pending, 3).is_none());
+        assert_eq!(pending.len(), 5);
+        // Epoch 3 committed, 5 not: 3 and the dead letter after it.
+        let (n, reply) = ackable(&mut pending, 5).unwrap();
+        assert_eq!((n, reply.as_str()), (2, "$JS.ACK.s.c.1.4.4.0.0"));
+        // Everything committed: 5, then the message in flight stops the run, so 7 waits
+        // although its epoch is committed (a cumulative ack of it would ack 6).
+        let (n, reply) = ackable(&mut pending, 100).unwrap();
+        assert_eq!((n, reply.as_str()), (1, "$JS.ACK.s.c.1.5.5.0.0"));
+        assert_eq!(pending.keys().copied().collect::<Vec<_>>(), [6, 7]);
+        assert!(ackable(&mut pending, 100).is_none());
+        pending.get_mut(&6).unwrap().state = State::DeadLettered;
+        let (n, reply) = ackable(&mut pending, 100).unwrap();
+        assert_eq!((n, reply.as_str()), (2, "$JS.ACK.s.c.1.7.7.0.0"));
+        assert!(pending.is_empty());
     }
 }

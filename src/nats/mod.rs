@@ -13,10 +13,12 @@
 //! ```
 //!
 //! - [`wire`]: the chain event on the wire (bincode or JSON, versioned by `Content-Type`).
+//! - [`codec`]: the hand-written bincode reader of a block behind `wire`'s fast decode.
 //! - [`publish`]: the extractor (`chainflow publish-heads`), resumable from the stream itself.
 //! - [`ingress`]: the engine's source: deterministic epochs, acks after commit, dead letters.
 //! - [`egress`]: the sink of output changes.
 
+pub mod codec;
 pub mod egress;
 pub mod ingress;
 pub mod publish;

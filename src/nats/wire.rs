@@ -16,6 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::codec;
 use crate::model::{Block, ChainEvent, ChainId};
 
 /// The schema version this build writes and reads.
@@ -258,7 +259,7 @@ impl ChainEventV1 {
         payload: &[u8],
     ) -> Result<Digested, WireError> {
         let digested = match Self::format_of(content_type, payload)? {
-            Format::Bincode => decode_bincode_digested(payload)?,
+            Format::Bincode => decode_bincode(payload, true)?,
             Format::Json => {
                 let event = Self::decode_as(Format::Json, payload)?;
                 Digested {
@@ -282,21 +283,7 @@ impl ChainEventV1 {
     /// Decodes (without the checks) a payload in `format`.
     fn decode_as(format: Format, payload: &[u8]) -> Result<Self, WireError> {
         let event: ChainEventV1 = match format {
-            Format::Bincode => {
-                let (event, read) =
-                    bincode::serde::decode_from_slice(payload, bincode::config::standard())
-                        .map_err(|e| WireError::Decode {
-                            format,
-                            reason: e.to_string(),
-                        })?;
-                if read != payload.len() {
-                    return Err(WireError::Decode {
-                        format,
-                        reason: format!("{} bytes left over", payload.len() - read),
-                    });
-                }
-                event
-            }
+            Format::Bincode => decode_bincode(payload, false)?.event,
             Format::Json => serde_json::from_slice(payload).map_err(|e| WireError::Decode {
                 format,
                 reason: e.to_string(),
@@ -319,15 +306,16 @@ pub struct Digested {
 }
 
 /// Decodes a bincode [`ChainEventV1`] field by field (bincode lays a struct out as its
-/// fields in order, a `Vec` as its length then its elements), so each block's bytes are
-/// known and digested without encoding it again.
-fn decode_bincode_digested(payload: &[u8]) -> Result<Digested, WireError> {
+/// fields in order, a `Vec` as its length then its elements), each block with the
+/// hand-written [`codec`] reader; with `digest`, each block's bytes are digested as they
+/// are read (the digest lists are empty without it).
+fn decode_bincode(payload: &[u8], digest: bool) -> Result<Digested, WireError> {
     let mut at = 0usize;
     let version: u32 = part(payload, &mut at)?;
     let chain_id: ChainId = part(payload, &mut at)?;
     let kind: Kind = part(payload, &mut at)?;
-    let (old, old_digests) = blocks(payload, &mut at)?;
-    let (new, new_digests) = blocks(payload, &mut at)?;
+    let (old, old_digests) = blocks(payload, &mut at, digest)?;
+    let (new, new_digests) = blocks(payload, &mut at, digest)?;
     let finalized: Option<u64> = part(payload, &mut at)?;
     if at != payload.len() {
         return Err(WireError::Decode {
@@ -361,24 +349,30 @@ fn part<T: serde::de::DeserializeOwned>(payload: &[u8], at: &mut usize) -> Resul
     Ok(value)
 }
 
-/// Decodes a `Vec<Block>` at `*at`, with each block's digest.
-fn blocks(payload: &[u8], at: &mut usize) -> Result<(Vec<Block>, Vec<u64>), WireError> {
-    let len: u64 = part(payload, at)?;
+/// Decodes a `Vec<Block>` at `*at`, with each block's digest when `digest`.
+fn blocks(
+    payload: &[u8],
+    at: &mut usize,
+    digest: bool,
+) -> Result<(Vec<Block>, Vec<u64>), WireError> {
+    let bad = |reason: String| WireError::Decode {
+        format: Format::Bincode,
+        reason,
+    };
+    let len = codec::length(payload, at).map_err(bad)?;
     // Every block takes bytes: a length beyond what is left is garbage, not an allocation.
     let left = payload.len().saturating_sub(*at) as u64;
     if len > left {
-        return Err(WireError::Decode {
-            format: Format::Bincode,
-            reason: format!("{len} blocks announced in {left} bytes"),
-        });
+        return Err(bad(format!("{len} blocks announced in {left} bytes")));
     }
     let mut out = Vec::with_capacity(len as usize);
-    let mut digests = Vec::with_capacity(len as usize);
+    let mut digests = Vec::with_capacity(if digest { len as usize } else { 0 });
     for _ in 0..len {
         let start = *at;
-        let block: Block = part(payload, at)?;
-        digests.push(block_digest(payload.get(start..*at).unwrap_or_default()));
-        out.push(block);
+        out.push(codec::block(payload, at).map_err(bad)?);
+        if digest {
+            digests.push(block_digest(payload.get(start..*at).unwrap_or_default()));
+        }
     }
     Ok((out, digests))
 }
