@@ -61,8 +61,8 @@
 //!   current-thread runtime like the sink's.
 //! - `chainflow EgressSink`: `EgressSink::open` (not timed), then `commit` of every batch:
 //!   change extraction and JSON encoding included.
-//! - `encode only`: `changes` + `msg_id` + `encode_change` of every batch, no NATS: the CPU
-//!   part of the sink's time.
+//! - `encode only`: `changes` + `change_headers` (with `msg_id`) + `encode_change` of every
+//!   batch, no NATS: the CPU part of the sink's time.
 //!
 //! Dedup: the plain publish loop (multi-thread runtime, 1000 in flight) into a fresh
 //! `BENCH_<pid>_DEDUP` per configuration, without and with a `Nats-Msg-Id` header back to back
@@ -96,8 +96,8 @@ use chainflow::engine::{self, EngineSettings, RunControl};
 use chainflow::model::{Block, Epoch};
 use chainflow::nats::egress::{self, EgressConfig, EgressSink};
 use chainflow::nats::ingress::Ingress;
-use chainflow::nats::wire::{CONTENT_TYPE_CHANGE, ChainEventV1, Format};
-use chainflow::nats::{self as cfnats, HEADER_EPOCH, NatsConfig};
+use chainflow::nats::wire::{ChainEventV1, Format};
+use chainflow::nats::{self as cfnats, NatsConfig};
 use chainflow::sinks::{OutputBatch, Sink};
 use chainflow::sources::devnet::{Devnet, DevnetConfig};
 
@@ -402,10 +402,7 @@ fn change_messages(spec: &OutputSpec, batches: &[OutputBatch]) -> Vec<Outgoing> 
         .iter()
         .flat_map(|b| {
             egress::changes(b).into_iter().map(|c| {
-                let mut headers = async_nats::HeaderMap::new();
-                headers.insert("Nats-Msg-Id", egress::msg_id(spec, &c).as_str());
-                headers.insert("Content-Type", CONTENT_TYPE_CHANGE);
-                headers.insert(HEADER_EPOCH, c.epoch.to_string().as_str());
+                let headers = egress::change_headers(spec, &c);
                 let payload = Bytes::from(egress::encode_change(spec, &c, &b.finalized));
                 Outgoing { headers, payload }
             })
@@ -1012,7 +1009,7 @@ fn main() {
             Some(anchor),
         ));
         measured.push(row(
-            "encode only (changes, msg_id, encode_change)",
+            "encode only (changes, headers, encode_change)",
             &encode,
             None,
         ));
