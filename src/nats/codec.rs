@@ -29,14 +29,18 @@ pub fn block(bytes: &[u8], at: &mut usize) -> Result<Block, Error> {
     Ok(block)
 }
 
-/// Reads a bincode `u64` varint (a length, a count) at `*at` and moves `*at` past it.
-pub fn length(bytes: &[u8], at: &mut usize) -> Result<u64, Error> {
+/// Reads the length of a `Vec<Block>` at `*at` and moves `*at` past it; a count whose
+/// blocks cannot fit in the bytes left is an error.
+pub fn block_count(bytes: &[u8], at: &mut usize) -> Result<usize, Error> {
     let mut r = Reader { bytes, at: *at };
-    let n = r.u64()?;
+    let n = r.count(MIN_BLOCK, "blocks")?;
     *at = r.at;
     Ok(n)
 }
 
+/// The least number of bytes a [`Block`]: chain and number 2, two hashes 66, timestamp 1,
+/// miner 21, six amounts 6, transaction and log counts 2.
+const MIN_BLOCK: usize = 98;
 /// The least number of bytes a [`Tx`]: hash 33, index 1, type 1, from 21, to 1, value 1, gas
 /// limit and used 2, price 1, three fee caps 3, blob count 1, success 1.
 const MIN_TX: usize = 66;

@@ -132,14 +132,7 @@ pub fn msg_id(spec: &OutputSpec, change: &Change) -> String {
     id.push_str(itoa::Buffer::new().format(change.epoch));
     for v in &change.key {
         id.push(':');
-        // As the JSON of `encode_value`, without the quotes.
-        match v {
-            Value::U64(v) => id.push_str(itoa::Buffer::new().format(*v)),
-            Value::Wei(v) => id.push_str(itoa::Buffer::new().format(*v)),
-            Value::Hash(h) => id.push_str(hex(h.as_slice(), &mut [0; 66])),
-            Value::Address(a) => id.push_str(hex(a.as_slice(), &mut [0; 42])),
-            Value::Text(t) => id.push_str(t),
-        }
+        with_text(v, |t| id.push_str(t));
     }
     id
 }
@@ -238,11 +231,20 @@ impl Serialize for ValueJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         match self.0 {
             Value::U64(v) => s.serialize_u64(*v),
-            Value::Wei(v) => s.serialize_str(itoa::Buffer::new().format(*v)),
-            Value::Hash(h) => s.serialize_str(hex(h.as_slice(), &mut [0; 66])),
-            Value::Address(a) => s.serialize_str(hex(a.as_slice(), &mut [0; 42])),
-            Value::Text(t) => s.serialize_str(t),
+            other => with_text(other, |t| s.serialize_str(t)),
         }
+    }
+}
+
+/// Calls `f` with the text of `value` as [`crate::sinks::jsonl::encode_value`] writes it,
+/// without JSON quotes: decimal numbers, `0x`-hex hashes and addresses, the text itself.
+fn with_text<R>(value: &Value, f: impl FnOnce(&str) -> R) -> R {
+    match value {
+        Value::U64(v) => f(itoa::Buffer::new().format(*v)),
+        Value::Wei(v) => f(itoa::Buffer::new().format(*v)),
+        Value::Hash(h) => f(hex(h.as_slice(), &mut [0; 66])),
+        Value::Address(a) => f(hex(a.as_slice(), &mut [0; 42])),
+        Value::Text(t) => f(t),
     }
 }
 

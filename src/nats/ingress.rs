@@ -177,6 +177,17 @@ struct Slot {
 /// The messages taken and not acknowledged yet, by stream sequence.
 type Pending = Arc<Mutex<BTreeMap<u64, Slot>>>;
 
+/// Sets the state of pending message `seq` (a message no longer pending is left alone).
+fn mark(pending: &Pending, seq: u64, state: State) {
+    if let Some(slot) = pending
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_mut(&seq)
+    {
+        slot.state = state;
+    }
+}
+
 /// Counters of the ingress.
 #[derive(Debug, Default)]
 pub struct IngressStats {
@@ -618,14 +629,7 @@ fn decode(ctx: DecodeCtx) {
         });
         match event {
             Ok((chain, finalized, event)) => {
-                if let Some(slot) = ctx
-                    .pending
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get_mut(&seq)
-                {
-                    slot.state = State::Epoch;
-                }
+                mark(&ctx.pending, seq, State::Epoch);
                 ctx.stats.events.fetch_add(1, Ordering::Relaxed);
                 let item = Ok(SourceEvent {
                     event,
@@ -666,14 +670,7 @@ fn decode(ctx: DecodeCtx) {
                 ctx.stats.dead_letters.fetch_add(1, Ordering::Relaxed);
                 // The acker acks it in stream order: a cumulative ack of it now would
                 // also ack the epochs before it that the sinks have not committed yet.
-                if let Some(slot) = ctx
-                    .pending
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get_mut(&seq)
-                {
-                    slot.state = State::DeadLettered;
-                }
+                mark(&ctx.pending, seq, State::DeadLettered);
             }
         }
     }

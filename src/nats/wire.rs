@@ -359,14 +359,10 @@ fn blocks(
         format: Format::Bincode,
         reason,
     };
-    let len = codec::length(payload, at).map_err(bad)?;
-    // Every block takes bytes: a length beyond what is left is garbage, not an allocation.
-    let left = payload.len().saturating_sub(*at) as u64;
-    if len > left {
-        return Err(bad(format!("{len} blocks announced in {left} bytes")));
-    }
-    let mut out = Vec::with_capacity(len as usize);
-    let mut digests = Vec::with_capacity(if digest { len as usize } else { 0 });
+    // A count whose blocks cannot fit in what is left is garbage, not an allocation.
+    let len = codec::block_count(payload, at).map_err(bad)?;
+    let mut out = Vec::with_capacity(len);
+    let mut digests = Vec::with_capacity(if digest { len } else { 0 });
     for _ in 0..len {
         let start = *at;
         out.push(codec::block(payload, at).map_err(bad)?);
