@@ -28,7 +28,7 @@ use crate::sinks::jsonl::JsonlSink;
 use crate::sinks::postgres::PostgresSink;
 use crate::sinks::postgres::migrate as pgmigrate;
 use crate::sinks::reconcile::{self, ChainResume, PlanError, Reconcile, StoredState};
-use crate::sinks::{Routed, SkipCommitted};
+use crate::sinks::{Routed, Shared, SkipCommitted};
 use crate::sources::devnet::Devnet;
 use crate::sources::rpc::{ChainConfig, NodeProbe, RpcSource};
 use crate::sources::{SourceError, SourceEvent};
@@ -497,77 +497,92 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
     // Restart plans need the nodes: one probe per chain, opened on first use.
     let mut probes: Vec<Option<NodeProbe>> = config.chains.iter().map(|_| None).collect();
     let mut starts: BTreeMap<usize, u64> = BTreeMap::new();
-    let mut stateful: Vec<(Box<dyn Sink>, Vec<OutputSpec>)> = Vec::new();
+    // Each local worker writes the keys that hash to it, to sinks of its own (see
+    // `sinks::writers`): one set of the stateful sinks per local worker.
+    let local_writers = engine::local_writers(&timely_config);
+    let mut stateful: Vec<Vec<Stateful>> = Vec::new();
     // With NATS ingress epochs are stream sequences: the run replays the stream from its
     // first message and every sink skips the epochs it holds.
     let ingress = config.nats.is_some();
-    if let Some(ch) = &config.sinks.clickhouse {
-        let specs = specs_for("clickhouse", &ch.outputs);
-        let client = ch.client();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        runtime
-            .block_on(migrate::check_schema(&client, &ch.database, &specs))
-            .with_context(|| {
+    for &writer in &local_writers {
+        let mut set: Vec<Stateful> = Vec::new();
+        if let Some(ch) = &config.sinks.clickhouse {
+            let specs = specs_for("clickhouse", &ch.outputs);
+            let mut ch = ch.clone();
+            ch.writer = writer;
+            let client = ch.client();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime
+                .block_on(migrate::check_schema(&client, &ch.database, &specs))
+                .with_context(|| {
+                    format!(
+                        "ClickHouse at {} is not ready (run `chainflow migrate`)",
+                        ch.url
+                    )
+                })?;
+            let mut sink = ClickHouseSink::open(ch.clone())?;
+            // An insert of a killed run may still be landing: read only once it has.
+            sink.settle(Duration::from_secs(30))?;
+            settings.start_epoch = settings.start_epoch.max(sink.next_epoch(&specs)?);
+            tracing::info!(url = %ch.url, database = %ch.database, "writing to ClickHouse");
+            if ingress {
+                let committed = committed_epochs(&mut sink)?;
+                set.push((
+                    Box::new(SkipCommitted::new(Box::new(sink), committed)),
+                    specs,
+                ));
+            } else {
+                let plans =
+                    plan_restart(&mut sink, &specs, &config.chains, &mut probes, &mut starts)?;
+                if plans.is_empty() {
+                    set.push((Box::new(sink), specs));
+                } else {
+                    set.push((Box::new(Reconcile::new(sink, &plans)), specs));
+                }
+            }
+        }
+        if let Some(pg) = &config.sinks.postgres {
+            let specs = specs_for("postgres", &pg.outputs);
+            let mut pg = pg.clone();
+            pg.writer = writer;
+            let mut sink = PostgresSink::open(pg.clone(), &specs).with_context(|| {
                 format!(
-                    "ClickHouse at {} is not ready (run `chainflow migrate`)",
-                    ch.url
+                    "PostgreSQL at {} is not ready (run `chainflow migrate --postgres ...`)",
+                    pg.redacted()
                 )
             })?;
-        let mut sink = ClickHouseSink::open(ch.clone())?;
-        // An insert of a killed run may still be landing: read only once it has.
-        sink.settle(Duration::from_secs(30))?;
-        settings.start_epoch = settings.start_epoch.max(sink.next_epoch(&specs)?);
-        tracing::info!(url = %ch.url, database = %ch.database, "writing to ClickHouse");
-        if ingress {
-            let committed = committed_epochs(&mut sink)?;
-            stateful.push((
-                Box::new(SkipCommitted::new(Box::new(sink), committed)),
-                specs,
-            ));
-        } else {
-            let plans = plan_restart(&mut sink, &specs, &config.chains, &mut probes, &mut starts)?;
-            if plans.is_empty() {
-                stateful.push((Box::new(sink), specs));
+            settings.start_epoch = settings.start_epoch.max(sink.next_epoch()?);
+            if ingress {
+                let committed = committed_epochs(&mut sink)?;
+                set.push((
+                    Box::new(SkipCommitted::new(Box::new(sink), committed)),
+                    specs,
+                ));
             } else {
-                stateful.push((Box::new(Reconcile::new(sink, &plans)), specs));
+                let plans =
+                    plan_restart(&mut sink, &specs, &config.chains, &mut probes, &mut starts)?;
+                if plans.is_empty() {
+                    set.push((Box::new(sink), specs));
+                } else {
+                    set.push((Box::new(Reconcile::new(sink, &plans)), specs));
+                }
             }
         }
-    }
-    if let Some(pg) = &config.sinks.postgres {
-        let specs = specs_for("postgres", &pg.outputs);
-        let mut sink = PostgresSink::open(pg.clone(), &specs).with_context(|| {
-            format!(
-                "PostgreSQL at {} is not ready (run `chainflow migrate --postgres ...`)",
-                pg.redacted()
-            )
-        })?;
-        settings.start_epoch = settings.start_epoch.max(sink.next_epoch()?);
-        if ingress {
-            let committed = committed_epochs(&mut sink)?;
-            stateful.push((
-                Box::new(SkipCommitted::new(Box::new(sink), committed)),
-                specs,
-            ));
-        } else {
-            let plans = plan_restart(&mut sink, &specs, &config.chains, &mut probes, &mut starts)?;
-            if plans.is_empty() {
-                stateful.push((Box::new(sink), specs));
-            } else {
-                stateful.push((Box::new(Reconcile::new(sink, &plans)), specs));
+        if let Some(egress) = &config.sinks.nats {
+            let specs = specs_for("nats", &egress.outputs);
+            let mut egress = egress.clone();
+            egress.writer = writer;
+            let sink = EgressSink::open(egress, &specs)?;
+            // New epochs must not reuse a stored message id. (With NATS ingress the epochs are
+            // the stream's and replay identically: the start is set from the stream below.)
+            if let Some(last) = sink.last_epoch() {
+                settings.start_epoch = settings.start_epoch.max(last + 1);
             }
+            set.push((Box::new(sink), specs));
         }
-    }
-    if let Some(egress) = &config.sinks.nats {
-        let specs = specs_for("nats", &egress.outputs);
-        let sink = EgressSink::open(egress.clone(), &specs)?;
-        // New epochs must not reuse a stored message id. (With NATS ingress the epochs are
-        // the stream's and replay identically: the start is set from the stream below.)
-        if let Some(last) = sink.committed().values().copied().max() {
-            settings.start_epoch = settings.start_epoch.max(last + 1);
-        }
-        stateful.push((Box::new(sink), specs));
+        stateful.push(set);
     }
     // Every chain restarts at the earliest block any sink needs.
     for (i, from) in starts {
@@ -575,8 +590,9 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
             chain.start_block = Some(from);
         }
     }
-    // Console and JSONL take what `[outputs]` routes to them (everything by default).
-    let mut routed: Vec<Box<dyn Sink>> = Vec::new();
+    // Console and JSONL take what `[outputs]` routes to them (everything by default); every
+    // writer hands them its share.
+    let mut shared: Vec<Shared> = Vec::new();
     for sink in sinks {
         let takes = all_specs
             .iter()
@@ -587,15 +603,26 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
             })
             .map(|s| s.name.to_string())
             .collect();
-        routed.push(Box::new(Routed::new(sink, takes)));
+        shared.push(Shared::new(
+            Box::new(Routed::new(sink, takes)),
+            local_writers.len(),
+        ));
     }
-    for (sink, specs) in stateful {
-        routed.push(Box::new(Routed::new(
-            sink,
-            specs.iter().map(|s| s.name.to_string()).collect(),
-        )));
+    let mut sets: Vec<Vec<Box<dyn Sink>>> = Vec::new();
+    for set in stateful {
+        let mut routed: Vec<Box<dyn Sink>> = shared
+            .iter()
+            .map(|s| Box::new(s.clone()) as Box<dyn Sink>)
+            .collect();
+        for (sink, specs) in set {
+            routed.push(Box::new(Routed::new(
+                sink,
+                specs.iter().map(|s| s.name.to_string()).collect(),
+            )));
+        }
+        sets.push(routed);
     }
-    let sinks = routed;
+    drop(shared);
     let mut nats_ingress = None;
     let source: Box<dyn Iterator<Item = Result<SourceEvent, SourceError>>> = if let Some(nats) =
         &config.nats
@@ -662,7 +689,14 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
         )),
         _ => None,
     };
-    let summary = engine::run(&settings, timely_config, dataflows, source, sinks, &control);
+    let summary = engine::run_writers(
+        &settings,
+        timely_config,
+        dataflows,
+        source,
+        engine::Writers::PerWorker(sets),
+        &control,
+    );
     if let Some(progress) = progress {
         progress.finish();
     }
@@ -682,6 +716,9 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
     );
     Ok(())
 }
+
+/// A sink that keeps state (ClickHouse, PostgreSQL, NATS egress) and the outputs it takes.
+type Stateful = (Box<dyn Sink>, Vec<OutputSpec>);
 
 /// Plans the restart of every chain from what `sink` holds (see [`crate::sinks::reconcile`]);
 /// lowers `starts[chain index]` to each plan's first block.
@@ -739,11 +776,15 @@ fn plan_restart<S: StoredState + Sink>(
 
 /// Per output, the committed upper epoch of a stateful sink.
 fn committed_epochs<S: StoredState>(sink: &mut S) -> Result<BTreeMap<String, Epoch>> {
-    Ok(sink
-        .progress()?
-        .into_iter()
-        .map(|(name, p)| (name, p.upper_epoch))
-        .collect())
+    let mut committed = BTreeMap::new();
+    for (name, p) in sink.progress()? {
+        // A replay that skips committed epochs needs each writer's own resume point.
+        if let Some(why) = p.uneven {
+            bail!("{why}");
+        }
+        committed.insert(name, p.upper_epoch);
+    }
+    Ok(committed)
 }
 
 fn publish_heads(args: PublishArgs) -> Result<()> {

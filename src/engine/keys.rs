@@ -45,6 +45,52 @@ pub fn key_positions(spec: &OutputSpec) -> Vec<usize> {
         .collect()
 }
 
+/// A hash of the key values of `row` (at `positions`) that is the same in every process and
+/// every build: the release operators send a row to worker `hash % workers`, and a restart
+/// that reconciles a writer's share selects its rows with it (see
+/// [`crate::sinks::writers`]). FNV-1a over a tag and the bytes of each value, then a
+/// splitmix64 finalizer so every bit counts for the modulo.
+pub fn key_hash(positions: &[usize], row: &RowValues) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(PRIME);
+        }
+    };
+    for &i in positions {
+        match row.get(i) {
+            Some(Value::U64(v)) => {
+                eat(&[1]);
+                eat(&v.to_le_bytes());
+            }
+            Some(Value::Wei(v)) => {
+                eat(&[2]);
+                eat(&v.to_le_bytes());
+            }
+            Some(Value::Hash(v)) => {
+                eat(&[3]);
+                eat(v.as_slice());
+            }
+            Some(Value::Address(v)) => {
+                eat(&[4]);
+                eat(v.as_slice());
+            }
+            Some(Value::Text(v)) => {
+                eat(&[5]);
+                eat(&(v.len() as u64).to_le_bytes());
+                eat(v.as_bytes());
+            }
+            None => eat(&[0]),
+        }
+    }
+    let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// Splits consolidated `updates` into those that keep the key contract and the errors.
 pub fn check_keys(
     dataflow: &str,
@@ -110,6 +156,32 @@ mod tests {
 
     fn row(k: u64, v: u64) -> RowValues {
         vec![Value::U64(k), Value::U64(v)]
+    }
+
+    #[test]
+    fn key_hashes_are_fixed_values_that_spread_keys() {
+        // Fixed values (checked against an independent FNV-1a + splitmix64 in Python):
+        // every process and every build must send a key to the same worker.
+        assert_eq!(key_hash(&[0], &row(1, 1)), key_hash(&[0], &row(1, 99)));
+        assert_ne!(key_hash(&[0], &row(1, 1)), key_hash(&[0], &row(2, 1)));
+        assert_eq!(key_hash(&[0], &row(1, 1)), 0x2854_78f2_ee18_debf);
+        let text = vec![Value::Text("ab".into())];
+        assert_ne!(
+            key_hash(&[0], &text),
+            key_hash(&[0], &vec![Value::Text("ba".into())])
+        );
+        // 1000 keys over 2 and 3 workers: every worker gets a fair share.
+        for workers in [2u64, 3] {
+            let mut counts = vec![0u32; workers as usize];
+            for k in 0..1000 {
+                counts[(key_hash(&[0], &row(k, 0)) % workers) as usize] += 1;
+            }
+            let fair = 1000 / workers as u32;
+            assert!(
+                counts.iter().all(|c| c.abs_diff(fair) < fair / 5),
+                "{counts:?}"
+            );
+        }
     }
 
     #[test]

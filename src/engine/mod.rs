@@ -8,8 +8,10 @@
 //!        ▼
 //!  timely workers: each inserts the blocks whose hash falls to it, advances to epoch + 1
 //!        │ dataflows/*.rs build outputs from the shared `Inputs`
-//!        ▼ release operators (worker 0): consolidated OutputBatch [lower, upper)
-//!  bounded channel ──► sink thread: Sink::commit for every accepting sink, retries, stop on fatal
+//!        ▼ release operators: consolidated OutputBatch [lower, upper), on the worker each
+//!          key hashes to (Writers::PerWorker) or all on worker 0 (Writers::One)
+//!  bounded channel per writer ──► its sink thread: Sink::commit for every accepting sink,
+//!                                 retries, stop on fatal; watermark = lowest over writers
 //! ```
 //!
 //! Backpressure: every channel is bounded and a worker takes a new epoch only while fewer
@@ -214,14 +216,59 @@ fn placement(config: &timely::Config) -> (usize, usize, usize) {
     }
 }
 
+/// Who writes the outputs of a run.
+pub enum Writers {
+    /// Worker 0 releases every output to these sinks (one sink thread).
+    One(Vec<Box<dyn Sink>>),
+    /// Each local worker releases the rows whose key hashes to it to its own sinks (one set
+    /// and one sink thread per local worker, by local index), opened for that worker's share
+    /// (see [`crate::sinks::writers`]).
+    PerWorker(Vec<Vec<Box<dyn Sink>>>),
+}
+
+/// The writers of this process's workers for `config`, by local index (see
+/// [`crate::sinks::writers`]): worker `index` of all workers.
+pub fn local_writers(config: &timely::Config) -> Vec<crate::sinks::writers::Writer> {
+    let (local, process, peers) = placement(config);
+    (0..local)
+        .map(|i| crate::sinks::writers::Writer {
+            index: process * local + i,
+            count: peers,
+        })
+        .collect()
+}
+
 /// Runs `dataflows` over the events of `source` until the source ends or `control.shutdown`
-/// is set, committing every output to every accepting sink.
+/// is set, committing every output to every accepting sink (written by worker 0).
 pub fn run<I>(
     settings: &EngineSettings,
     timely_config: timely::Config,
     dataflows: Vec<&'static dyn Dataflow>,
     source: I,
-    mut sinks: Vec<Box<dyn Sink>>,
+    sinks: Vec<Box<dyn Sink>>,
+    control: &RunControl,
+) -> Result<RunSummary, EngineError>
+where
+    I: IntoIterator<Item = Result<SourceEvent, SourceError>>,
+{
+    run_writers(
+        settings,
+        timely_config,
+        dataflows,
+        source,
+        Writers::One(sinks),
+        control,
+    )
+}
+
+/// [`run`] with the writers chosen: with [`Writers::PerWorker`] every worker writes its
+/// share of the keys, and the committed watermark is the lowest of all local writers.
+pub fn run_writers<I>(
+    settings: &EngineSettings,
+    timely_config: timely::Config,
+    dataflows: Vec<&'static dyn Dataflow>,
+    source: I,
+    writers: Writers,
     control: &RunControl,
 ) -> Result<RunSummary, EngineError>
 where
@@ -240,84 +287,47 @@ where
         receivers.push(Some(rx));
     }
     let receivers = Arc::new(Mutex::new(receivers));
-    let (batch_tx, batch_rx) = crossbeam_channel::bounded::<OutputBatch>(capacity);
 
-    // The sink thread: commits batches in arrival order, retrying what may succeed later.
-    let sink_stop = Arc::clone(&stop);
-    let durable = Arc::clone(&control.durable);
-    let stats = Arc::clone(&control.stats);
-    // Per output, the upper of the last batch handed to the sinks.
-    let mut handed: BTreeMap<&'static str, Epoch> = dataflows
-        .iter()
-        .flat_map(|d| d.outputs())
-        .map(|s| (s.name, settings.start_epoch))
-        .collect();
-    let sink_thread = thread::Builder::new()
-        .name("chainflow-sinks".into())
-        .spawn(move || -> Result<(u64, u64), SinkError> {
-            let mut batches = 0u64;
-            let mut updates = 0u64;
-            // Once nothing is buffered, every epoch below the lowest handed upper is durable.
-            let publish_durable = |sinks: &[Box<dyn Sink>], handed: &BTreeMap<&str, Epoch>| {
-                if sinks.iter().all(|s| s.flush_deadline().is_none())
-                    && let Some(low) = handed.values().copied().min()
-                {
-                    durable.fetch_max(low, Ordering::AcqRel);
-                }
-            };
-            loop {
-                let deadline = sinks.iter().filter_map(|s| s.flush_deadline()).min();
-                let next = match deadline {
-                    Some(d) => batch_rx.recv_deadline(d),
-                    None => batch_rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                };
-                match next {
-                    Ok(batch) => {
-                        for sink in sinks.iter_mut() {
-                            if !sink.accepts(batch.output.name) {
-                                continue;
-                            }
-                            if let Err(err) = commit_with_retry(sink.as_mut(), &batch) {
-                                sink_stop.store(true, Ordering::Relaxed);
-                                return Err(err);
-                            }
-                        }
-                        batches += 1;
-                        updates += batch.updates.len() as u64;
-                        stats
-                            .committed_updates
-                            .fetch_add(batch.updates.len() as u64, Ordering::Relaxed);
-                        if let Some(h) = handed.get_mut(batch.output.name) {
-                            *h = (*h).max(batch.upper);
-                        }
-                    }
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
-                let now = Instant::now();
-                for sink in sinks.iter_mut() {
-                    if sink.flush_deadline().is_some_and(|d| d <= now)
-                        && let Err(err) = sink.flush()
-                    {
-                        sink_stop.store(true, Ordering::Relaxed);
-                        return Err(err);
-                    }
-                }
-                publish_durable(&sinks, &handed);
+    let (by_key, sets) = match writers {
+        Writers::One(sinks) => (false, vec![sinks]),
+        Writers::PerWorker(sets) => {
+            if sets.len() != local {
+                return Err(EngineError::Runtime(format!(
+                    "{} sink sets for {local} local workers: each worker needs its own",
+                    sets.len()
+                )));
             }
-            for sink in sinks.iter_mut() {
-                if let Err(err) = sink.flush() {
-                    sink_stop.store(true, Ordering::Relaxed);
-                    return Err(err);
-                }
-            }
-            for sink in sinks.iter_mut() {
-                sink.close()?;
-            }
-            publish_durable(&sinks, &handed);
-            Ok((batches, updates))
-        })
-        .map_err(|e| EngineError::Runtime(format!("cannot start the sink thread: {e}")))?;
+            (true, sets)
+        }
+    };
+    // One sink thread per writer; the watermark is the lowest of theirs.
+    let slots: Arc<Vec<AtomicU64>> = Arc::new(sets.iter().map(|_| AtomicU64::new(0)).collect());
+    let mut batch_txs = Vec::with_capacity(sets.len());
+    let mut sink_threads = Vec::with_capacity(sets.len());
+    for (slot, sinks) in sets.into_iter().enumerate() {
+        let (batch_tx, batch_rx) = crossbeam_channel::bounded::<OutputBatch>(capacity);
+        batch_txs.push(batch_tx);
+        let writer = SinkThread {
+            sinks,
+            batches: batch_rx,
+            stop: Arc::clone(&stop),
+            slot,
+            slots: Arc::clone(&slots),
+            durable: Arc::clone(&control.durable),
+            stats: Arc::clone(&control.stats),
+            handed: dataflows
+                .iter()
+                .flat_map(|d| d.outputs())
+                .map(|s| (s.name, settings.start_epoch))
+                .collect(),
+        };
+        let thread = thread::Builder::new()
+            .name(format!("chainflow-sinks-{slot}"))
+            .spawn(move || writer.run())
+            .map_err(|e| EngineError::Runtime(format!("cannot start a sink thread: {e}")))?;
+        sink_threads.push(thread);
+    }
+    let batch_txs = Arc::new(batch_txs);
 
     let max_inflight = settings.max_inflight_epochs.max(1);
     let start = settings.start_epoch;
@@ -340,11 +350,17 @@ where
             return Err(format!("worker {index} found no input channel"));
         };
         let ctx = Rc::new(release::ReleaseContext {
-            batches: (index == 0).then(|| batch_tx.clone()),
+            batches: if by_key {
+                batch_txs.get(index % local).cloned()
+            } else {
+                (index == 0).then(|| batch_txs.first().cloned()).flatten()
+            },
+            by_key,
             stop: Arc::clone(&worker_stop),
             meta: RefCell::new(BTreeMap::new()),
             lowers: RefCell::new(Vec::new()),
             start,
+            end: std::cell::Cell::new(None),
             seal_slots: partitioned,
         });
         let (mut input, mut seal_input, mut reorg_input, probe, mismatch) =
@@ -412,6 +428,11 @@ where
             }
             worker.step();
         }
+        ctx.end.set(Some(
+            (*input.time())
+                .max(*seal_input.time())
+                .max(*reorg_input.time()),
+        ));
         input.close();
         seal_input.close();
         reorg_input.close();
@@ -433,10 +454,24 @@ where
             Ok(Err(e)) | Err(e) => worker_error = Some(e),
         }
     }
-    let sinks_result = sink_thread
-        .join()
-        .map_err(|_| EngineError::Runtime("the sink thread panicked".into()))?;
-    let (batches, updates) = sinks_result?;
+    let (mut batches, mut updates) = (0u64, 0u64);
+    let mut sink_error = None;
+    for thread in sink_threads {
+        match thread.join() {
+            Ok(Ok((b, u))) => {
+                batches += b;
+                updates += u;
+            }
+            Ok(Err(e)) => sink_error = sink_error.or(Some(EngineError::Sink(e))),
+            Err(_) => {
+                sink_error = sink_error
+                    .or_else(|| Some(EngineError::Runtime("a sink thread panicked".into())))
+            }
+        }
+    }
+    if let Some(e) = sink_error {
+        return Err(e);
+    }
     let epochs = feed?;
     if let Some(e) = worker_error {
         return Err(EngineError::Runtime(e));
@@ -450,6 +485,101 @@ where
         batches,
         updates,
     })
+}
+
+/// The sink side of one writer: commits its batches in arrival order to its sinks,
+/// retrying what may succeed later, flushing at deadlines, and publishing how far it is
+/// durable.
+struct SinkThread {
+    sinks: Vec<Box<dyn Sink>>,
+    batches: crossbeam_channel::Receiver<OutputBatch>,
+    stop: Arc<AtomicBool>,
+    /// This writer's entry in `slots`.
+    slot: usize,
+    /// Per writer of this process, the epoch below which it is durable.
+    slots: Arc<Vec<AtomicU64>>,
+    /// The run's committed watermark: the lowest of `slots`.
+    durable: Arc<AtomicU64>,
+    stats: Arc<IngestStats>,
+    /// Per output, the upper of the last batch handed to the sinks.
+    handed: BTreeMap<&'static str, Epoch>,
+}
+
+impl SinkThread {
+    /// Runs until the workers drop their senders; returns (batches, updates) committed.
+    fn run(mut self) -> Result<(u64, u64), SinkError> {
+        let result = self.commit_all();
+        if result.is_err() {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn commit_all(&mut self) -> Result<(u64, u64), SinkError> {
+        let mut batches = 0u64;
+        let mut updates = 0u64;
+        loop {
+            let deadline = self.sinks.iter().filter_map(|s| s.flush_deadline()).min();
+            let next = match deadline {
+                Some(d) => self.batches.recv_deadline(d),
+                None => self
+                    .batches
+                    .recv()
+                    .map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match next {
+                Ok(batch) => {
+                    for sink in self.sinks.iter_mut() {
+                        if sink.accepts(batch.output.name) {
+                            commit_with_retry(sink.as_mut(), &batch)?;
+                        }
+                    }
+                    batches += 1;
+                    updates += batch.updates.len() as u64;
+                    self.stats
+                        .committed_updates
+                        .fetch_add(batch.updates.len() as u64, Ordering::Relaxed);
+                    if let Some(h) = self.handed.get_mut(batch.output.name) {
+                        *h = (*h).max(batch.upper);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            let now = Instant::now();
+            for sink in self.sinks.iter_mut() {
+                if sink.flush_deadline().is_some_and(|d| d <= now) {
+                    sink.flush()?;
+                }
+            }
+            self.publish_durable();
+        }
+        for sink in self.sinks.iter_mut() {
+            sink.flush()?;
+        }
+        for sink in self.sinks.iter_mut() {
+            sink.close()?;
+        }
+        self.publish_durable();
+        Ok((batches, updates))
+    }
+
+    /// Once nothing is buffered, every epoch below the lowest handed upper is durable here;
+    /// the run's watermark is the lowest over the writers of this process.
+    fn publish_durable(&self) {
+        if !self.sinks.iter().all(|s| s.flush_deadline().is_none()) {
+            return;
+        }
+        let Some(low) = self.handed.values().copied().min() else {
+            return;
+        };
+        if let Some(slot) = self.slots.get(self.slot) {
+            slot.fetch_max(low, Ordering::AcqRel);
+        }
+        if let Some(all) = self.slots.iter().map(|s| s.load(Ordering::Acquire)).min() {
+            self.durable.fetch_max(all, Ordering::AcqRel);
+        }
+    }
 }
 
 fn check_dataflows(dataflows: &[&'static dyn Dataflow]) -> Result<(), EngineError> {

@@ -1,16 +1,19 @@
 //! The release operator: the last stop of every output inside timely.
 //!
 //! ```text
-//!  output rows ──probe──► exchange(all to worker 0) ──► release::<output>
+//!  output rows ──probe──► exchange(by key hash to its writer,  ──► release::<output>
+//!                          or all to worker 0 with one writer)
 //!                                                        │ buffer (row, epoch, diff)
 //!                                                        │ frontier passes epochs < upper
 //!                                                        ▼ consolidate, one OutputBatch [lower, upper)
-//!                                                   bounded channel ──► sink thread
+//!                                      bounded channel ──► the worker's sink thread
 //! ```
 //!
 //! Updates wait in the operator until the input frontier has passed their epoch, so a sink
-//! only ever sees closed epochs. The channel to the sink thread is bounded: when a sink is
-//! slow the send blocks, worker 0 stops stepping, the probe stops advancing and the workers
+//! only ever sees closed epochs. With writers per worker (see [`crate::sinks::writers`]) each
+//! worker releases the rows whose key hashes to it, to its own sink thread; with one writer
+//! worker 0 releases everything. The channel to a sink thread is bounded: when a sink is
+//! slow the send blocks, the worker stops stepping, the probe stops advancing and the workers
 //! stop taking new epochs, so memory stays bounded.
 
 use std::cell::RefCell;
@@ -43,8 +46,11 @@ pub(crate) struct EpochMeta {
 
 /// What every release operator of one worker shares.
 pub(crate) struct ReleaseContext {
-    /// Where batches go; `None` on workers other than 0.
+    /// Where this worker's batches go; `None` on a worker that writes nothing (every worker
+    /// but 0 with one writer).
     pub batches: Option<Sender<OutputBatch>>,
+    /// Rows go to the worker their key hashes to (writers per worker), else all to worker 0.
+    pub by_key: bool,
     /// Set when the sink side is gone: stop sending and let the run end.
     pub stop: Arc<AtomicBool>,
     /// What the feeder knew per epoch taken by this worker and not yet released everywhere.
@@ -53,6 +59,9 @@ pub(crate) struct ReleaseContext {
     pub lowers: RefCell<Vec<Epoch>>,
     /// The first epoch of the run: the lower bound of the first batch.
     pub start: Epoch,
+    /// The input's epoch when the worker closed it: the last range of a run ends there on
+    /// every writer (even when a writer's share of it is empty), so writers stop evenly.
+    pub end: std::cell::Cell<Option<Epoch>>,
     /// Every odd epoch from `start` is a seal slot (a partitioned source: see
     /// [`super::EngineSettings::partitioned`]); its updates are dropped wherever sealed.
     pub seal_slots: bool,
@@ -105,8 +114,16 @@ pub(crate) fn attach(
         lowers.len() - 1
     };
     let name = format!("release::{}", spec.name);
+    let by_key = ctx.by_key;
+    let positions = super::keys::key_positions(&spec);
     output.rows.probe_with(probe).inner.sink(
-        Exchange::new(|_| 0u64),
+        Exchange::new(move |(row, _, _): &(RowValues, Epoch, Diff)| {
+            if by_key {
+                super::keys::key_hash(&positions, row)
+            } else {
+                0
+            }
+        }),
         &name,
         move |(input, frontier)| {
             input.for_each(|_cap, data| pending.append(data));
@@ -125,11 +142,16 @@ pub(crate) fn attach(
                     (upper, ready)
                 }
                 None => {
-                    if pending.is_empty() {
+                    let ready = std::mem::take(&mut pending);
+                    let upper = ready
+                        .iter()
+                        .map(|(_, t, _)| *t + 1)
+                        .max()
+                        .unwrap_or(lower)
+                        .max(ctx.end.get().unwrap_or(lower));
+                    if upper <= lower && ready.is_empty() {
                         return;
                     }
-                    let ready = std::mem::take(&mut pending);
-                    let upper = ready.iter().map(|(_, t, _)| *t + 1).max().unwrap_or(lower);
                     (upper.max(lower), ready)
                 }
             };

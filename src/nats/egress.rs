@@ -11,9 +11,12 @@
 //! A change is an insert (`old` null), a delete (`new` null) or an update. Every message of a
 //! batch is published asynchronously and every acknowledgement awaited before
 //! [`Sink::commit`] returns, so the engine acknowledges its ingress only after the changes
-//! are stored. The progress of an output is the epoch of its last stored message: a restart
+//! are stored. The progress of an output is, per writer (see [`crate::sinks::writers`]), the
+//! epoch of its last stored message, kept in the key-value bucket `<stream>_progress` (key
+//! `<output>.<writer>.<writers>`, put after the batch's acknowledgements): a restart
 //! publishes that epoch again, and JetStream drops the messages already stored by their id
-//! (within the stream's duplicate window). A consumer folds changes by key and keeps, per
+//! (within the stream's duplicate window). A stream written before the bucket existed
+//! resumes at its last message's epoch. A consumer folds changes by key and keeps, per
 //! key, the change with the highest epoch: that is idempotent, so a duplicate outside the
 //! window is harmless too. Values are encoded as in the JSONL sink: wei amounts as decimal
 //! strings, hashes and addresses as `0x`-hex.
@@ -34,6 +37,7 @@ use super::{HEADER_EPOCH, NatsError, OUT_STREAM, output_subject};
 use crate::engine::dataflow::{OutputSpec, RowValues, Value};
 use crate::engine::keys::key_positions;
 use crate::model::{ChainId, Epoch};
+use crate::sinks::writers::{self, Writer};
 use crate::sinks::{OutputBatch, Result, Sink, SinkError};
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +57,9 @@ pub struct EgressConfig {
     pub duplicate_window_secs: u64,
     /// Age after which the stream drops changes, in hours (0: never).
     pub max_age_hours: u64,
+    /// The share of the keys this sink instance writes (set by the engine per worker).
+    #[serde(skip)]
+    pub writer: Writer,
 }
 
 impl Default for EgressConfig {
@@ -64,6 +71,7 @@ impl Default for EgressConfig {
             outputs: Vec::new(),
             duplicate_window_secs: 600,
             max_age_hours: 0,
+            writer: Writer::default(),
         }
     }
 }
@@ -260,26 +268,47 @@ fn hex<'b>(bytes: &[u8], buf: &'b mut [u8]) -> &'b str {
     std::str::from_utf8(buf).unwrap_or_default()
 }
 
+/// The key of `writer`'s progress entry for `output` in the progress bucket.
+fn progress_key(output: &str, writer: Writer) -> String {
+    format!("{output}.{}.{}", writer.index, writer.count.max(1))
+}
+
+/// A progress entry `(output, writer, epoch)` from its key and value; `None` when unreadable.
+fn progress_entry(key: &str, value: Option<&[u8]>) -> Option<(String, Writer, Epoch)> {
+    let mut parts = key.rsplitn(3, '.');
+    let count: usize = parts.next()?.parse().ok()?;
+    let index: usize = parts.next()?.parse().ok()?;
+    let output = parts.next()?;
+    let epoch = std::str::from_utf8(value?).ok()?.parse().ok()?;
+    (index < count.max(1)).then(|| (output.to_string(), Writer { index, count }, epoch))
+}
+
 /// Publishes output changes to JetStream.
 pub struct EgressSink {
     config: EgressConfig,
     rt: tokio::runtime::Runtime,
     js: jetstream::Context,
-    /// Per output, the epoch of its last stored message: epochs below it are skipped.
+    /// Per output, the epoch of this writer's last stored message: epochs below it are
+    /// skipped.
     committed: BTreeMap<String, Epoch>,
+    /// The highest epoch of any stored message of any writer.
+    last_epoch: Option<Epoch>,
+    /// Per-writer progress.
+    progress: jetstream::kv::Store,
     /// Messages published, duplicates dropped by JetStream counted apart.
     published: u64,
     duplicates: u64,
 }
 
 impl EgressSink {
-    /// Connects, creates the stream when missing and reads each output's progress.
+    /// Connects, creates the stream and the progress bucket when missing and reads where
+    /// this writer resumes each output.
     pub fn open(config: EgressConfig, specs: &[OutputSpec]) -> Result<Self, NatsError> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| NatsError::js("runtime", e))?;
-        let (js, committed) = rt.block_on(async {
+        let (js, progress, committed, last_epoch) = rt.block_on(async {
             let client = super::connect(&config.url).await?;
             let js = jetstream::new(client);
             let stream = super::ensure_stream(
@@ -290,42 +319,130 @@ impl EgressSink {
                 Duration::from_secs(config.duplicate_window_secs.max(1)),
             )
             .await?;
-            let mut committed = BTreeMap::new();
-            for spec in specs {
-                match stream
-                    .get_last_raw_message_by_subject(&output_subject(&config.subject_prefix, spec.name))
+            let bucket = format!("{}_progress", config.stream);
+            // A stream that never held a message: progress left from an earlier stream of
+            // that name would skip changes, so it goes.
+            let mut stream = stream;
+            let info = stream
+                .info()
+                .await
+                .map_err(|e| NatsError::js(format!("info of stream {}", config.stream), e))?;
+            if info.state.last_sequence == 0 {
+                let _ = js.delete_stream(format!("KV_{bucket}")).await;
+            }
+            let progress = match js.get_key_value(&bucket).await {
+                Ok(store) => store,
+                Err(_) => {
+                    // The bucket's stream as `create_key_value` makes it, created directly:
+                    // that call first reads account limits in a form older servers (2.9)
+                    // do not answer.
+                    js.get_or_create_stream(jetstream::stream::Config {
+                        name: format!("KV_{bucket}"),
+                        description: Some(
+                            "chainflow egress progress per output and writer".into(),
+                        ),
+                        subjects: vec![format!("$KV.{bucket}.>")],
+                        max_messages_per_subject: 1,
+                        storage: jetstream::stream::StorageType::File,
+                        allow_rollup: true,
+                        deny_delete: true,
+                        allow_direct: true,
+                        discard: jetstream::stream::DiscardPolicy::New,
+                        ..Default::default()
+                    })
                     .await
-                {
-                    Ok(m) => {
-                        let epoch = m
-                            .headers
-                            .get(HEADER_EPOCH)
-                            .and_then(|v| v.as_str().parse::<Epoch>().ok())
-                            .unwrap_or(0);
-                        committed.insert(spec.name.to_string(), epoch);
-                    }
-                    Err(e)
-                        if e.kind()
-                            == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound => {}
-                    Err(e) => {
-                        return Err(NatsError::js(
-                            format!("reading the last change of {}", spec.name),
-                            e,
-                        ));
+                    .map_err(|e| NatsError::js(format!("creating bucket {bucket}"), e))?;
+                    js.get_key_value(&bucket)
+                        .await
+                        .map_err(|e| NatsError::js(format!("opening bucket {bucket}"), e))?
+                }
+            };
+            let keys: Vec<String> = {
+                use futures_util::TryStreamExt;
+                progress
+                    .keys()
+                    .await
+                    .map_err(|e| NatsError::js(format!("listing bucket {bucket}"), e))?
+                    .try_collect()
+                    .await
+                    .map_err(|e| NatsError::js(format!("listing bucket {bucket}"), e))?
+            };
+            let mut stored: BTreeMap<String, Vec<(Writer, Epoch)>> = BTreeMap::new();
+            for key in keys {
+                let value = progress
+                    .get(key.as_str())
+                    .await
+                    .map_err(|e| NatsError::js(format!("reading {bucket}.{key}"), e))?;
+                let parsed = progress_entry(&key, value.as_deref());
+                let Some((output, writer, epoch)) = parsed else {
+                    return Err(NatsError::Invalid(format!(
+                        "bucket {bucket} holds an unreadable progress entry '{key}'"
+                    )));
+                };
+                stored.entry(output).or_default().push((writer, epoch));
+            }
+            let mut committed = BTreeMap::new();
+            let mut last_epoch: Option<Epoch> = None;
+            for spec in specs {
+                let mut rows = stored.remove(spec.name).unwrap_or_default();
+                if rows.is_empty() {
+                    // Written before the bucket existed (one writer): its last message.
+                    match stream
+                        .get_last_raw_message_by_subject(&output_subject(&config.subject_prefix, spec.name))
+                        .await
+                    {
+                        Ok(m) => {
+                            let epoch = m
+                                .headers
+                                .get(HEADER_EPOCH)
+                                .and_then(|v| v.as_str().parse::<Epoch>().ok())
+                                .unwrap_or(0);
+                            rows.push((Writer::default(), epoch));
+                        }
+                        Err(e)
+                            if e.kind()
+                                == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound => {}
+                        Err(e) => {
+                            return Err(NatsError::js(
+                                format!("reading the last change of {}", spec.name),
+                                e,
+                            ));
+                        }
                     }
                 }
+                if let Some(top) = rows.iter().map(|(_, e)| *e).max() {
+                    last_epoch = Some(last_epoch.map_or(top, |l| l.max(top)));
+                    // Rows of another writer count that stopped unevenly: republish from
+                    // the lowest (the ids drop what is stored; a folding consumer is
+                    // idempotent).
+                    let from = writers::resume(spec.name, &rows, config.writer).unwrap_or_else(
+                        |why| {
+                            tracing::warn!(output = spec.name, %why, "republishing from the lowest writer's progress");
+                            rows.iter().map(|(_, e)| *e).min().unwrap_or(0)
+                        },
+                    );
+                    committed.insert(spec.name.to_string(), from);
+                }
             }
-            Ok::<_, NatsError>((js, committed))
+            Ok::<_, NatsError>((js, progress, committed, last_epoch))
         })?;
-        tracing::info!(url = %config.url, stream = %config.stream, ?committed, "publishing output changes to NATS");
+        tracing::info!(url = %config.url, stream = %config.stream, writer = ?config.writer, ?committed, "publishing output changes to NATS");
         Ok(EgressSink {
             config,
             rt,
             js,
             committed,
+            last_epoch,
+            progress,
             published: 0,
             duplicates: 0,
         })
+    }
+
+    /// The highest epoch of any stored change of any writer (new epochs of a run that does
+    /// not replay must lie above it, so no message id is reused).
+    pub fn last_epoch(&self) -> Option<Epoch> {
+        self.last_epoch
     }
 
     /// Per output, the epoch of its last stored change (republished on restart).
@@ -398,9 +515,16 @@ impl Sink for EgressSink {
             }
             Ok::<_, SinkError>((stored, dups))
         })?;
+        // Progress after every acknowledgement: a restart republishes from `last`.
+        let key = progress_key(spec.name, self.config.writer);
+        let value = bytes::Bytes::from(last.to_string());
+        self.rt
+            .block_on(self.progress.put(key.as_str(), value))
+            .map_err(|e| fail(format!("recording progress {key}: {e}")))?;
         self.published += stored;
         self.duplicates += dups;
         self.committed.insert(spec.name.to_string(), last);
+        self.last_epoch = Some(self.last_epoch.map_or(last, |l| l.max(last)));
         Ok(())
     }
 }
@@ -408,6 +532,31 @@ impl Sink for EgressSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_entries_round_trip_and_refuse_garbage() {
+        let w = Writer { index: 1, count: 2 };
+        let key = progress_key("gas_fees_blocks", w);
+        assert_eq!(key, "gas_fees_blocks.1.2");
+        assert_eq!(
+            progress_entry(&key, Some(b"42")),
+            Some(("gas_fees_blocks".to_string(), w, 42))
+        );
+        assert_eq!(
+            progress_entry(&progress_key("a.b", Writer::default()), Some(b"7")),
+            Some(("a.b".to_string(), Writer::default(), 7))
+        );
+        for (key, value) in [
+            ("gas_fees_blocks.2.2", &b"1"[..]),
+            ("gas_fees_blocks.1", b"1"),
+            ("gas_fees_blocks.x.2", b"1"),
+            ("gas_fees_blocks.1.2", b"-1"),
+            ("gas_fees_blocks.1.2", b"\xff"),
+        ] {
+            assert_eq!(progress_entry(key, Some(value)), None, "{key}");
+        }
+        assert_eq!(progress_entry("gas_fees_blocks.0.1", None), None);
+    }
     use crate::sinks::jsonl::encode_value;
     use serde_json::Value as Json;
     use std::sync::Arc;

@@ -123,6 +123,10 @@ pub enum NatsError {
         /// Why.
         reason: String,
     },
+    /// What the server holds cannot be used as it is (an unreadable progress entry, a
+    /// resume point that is not safe).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl NatsError {

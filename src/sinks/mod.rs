@@ -15,6 +15,7 @@ pub mod jsonl;
 pub mod memory;
 pub mod postgres;
 pub mod reconcile;
+pub mod writers;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -143,6 +144,59 @@ impl Sink for Routed {
     }
 }
 
+/// A sink every writer of a run hands its share to (console, JSONL): clones share one inner
+/// sink behind a lock; the inner sink is closed by the last of the `writers` closes.
+#[derive(Clone)]
+pub struct Shared {
+    inner: Arc<std::sync::Mutex<Box<dyn Sink>>>,
+    name: String,
+    open: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Shared {
+    /// `inner`, to be cloned into the sets of `writers` writers (each closes its clone once).
+    pub fn new(inner: Box<dyn Sink>, writers: usize) -> Self {
+        Shared {
+            name: inner.name().to_string(),
+            inner: Arc::new(std::sync::Mutex::new(inner)),
+            open: Arc::new(std::sync::atomic::AtomicUsize::new(writers.max(1))),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut dyn Sink) -> T) -> T {
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(inner.as_mut())
+    }
+}
+
+impl Sink for Shared {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn accepts(&self, output: &str) -> bool {
+        self.with(|s| s.accepts(output))
+    }
+    fn commit(&mut self, batch: &OutputBatch) -> Result<()> {
+        self.with(|s| s.commit(batch))
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.with(|s| s.flush())
+    }
+    fn flush_deadline(&self) -> Option<std::time::Instant> {
+        self.with(|s| s.flush_deadline())
+    }
+    fn close(&mut self) -> Result<()> {
+        let before = self.open.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        if before == 1 {
+            return self.with(|s| s.close());
+        }
+        Ok(())
+    }
+}
+
 /// Wraps a sink for a run whose epochs replay deterministically (NATS ingress): updates at
 /// epochs the sink already committed are dropped, so the replay that rebuilds the dataflow
 /// state writes nothing twice and the first new epoch continues exactly where the sink
@@ -196,6 +250,48 @@ impl Sink for SkipCommitted {
 mod tests {
     use super::*;
     use crate::engine::dataflow::Value;
+
+    #[test]
+    fn a_shared_sink_takes_every_writers_batches_and_closes_once_after_the_last() {
+        struct Closes(memory::MemorySink, Arc<std::sync::atomic::AtomicUsize>);
+        impl Sink for Closes {
+            fn name(&self) -> &str {
+                "closes"
+            }
+            fn commit(&mut self, batch: &OutputBatch) -> Result<()> {
+                self.0.commit(batch)
+            }
+            fn close(&mut self) -> Result<()> {
+                self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            }
+        }
+        let spec = crate::dataflows::registry()
+            .iter()
+            .flat_map(|d| d.outputs())
+            .next()
+            .unwrap();
+        let mem = memory::MemorySink::new();
+        let closed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let shared = Shared::new(Box::new(Closes(mem.clone(), Arc::clone(&closed))), 2);
+        let (mut a, mut b) = (shared.clone(), shared);
+        let batch = |e: u64| OutputBatch {
+            output: spec,
+            lower: e,
+            upper: e + 1,
+            updates: vec![(vec![Value::U64(e)], e, 1)],
+            finalized: Arc::new(BTreeMap::new()),
+            caught_up: true,
+            errors: Vec::new(),
+        };
+        a.commit(&batch(1)).unwrap();
+        b.commit(&batch(2)).unwrap();
+        assert_eq!(mem.batches().len(), 2);
+        a.close().unwrap();
+        assert_eq!(closed.load(std::sync::atomic::Ordering::SeqCst), 0);
+        b.close().unwrap();
+        assert_eq!(closed.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn skip_committed_drops_exactly_the_committed_epochs() {

@@ -43,12 +43,23 @@ pub struct Progress {
     pub upper_epoch: Epoch,
     /// Finalized height per chain recorded with it.
     pub finalized: BTreeMap<ChainId, u64>,
+    /// Why this writer cannot resume at a committed epoch of its own (the rows were written
+    /// by another number of writers that did not stop at one epoch; see
+    /// [`super::writers::resume`]); `upper_epoch` is then the lowest row. A rebuild from the
+    /// finalized heights does not need it; a replay that skips committed epochs does.
+    pub uneven: Option<String>,
 }
 
 /// What a sink that supports restarts can read back.
 pub trait StoredState {
-    /// The latest committed progress per output name.
+    /// The latest committed progress per output name, for this sink's writer: where it
+    /// resumes (see [`super::writers::resume`]), with the lowest finalized height per chain
+    /// over every writer's row.
     fn progress(&mut self) -> Result<BTreeMap<String, Progress>>;
+    /// The share of the keys this sink writes (its rows are the ones it reconciles).
+    fn writer(&self) -> super::writers::Writer {
+        super::writers::Writer::default()
+    }
     /// The lowest position (see [`Position`]) of the current rows of `spec` on `chain`,
     /// `None` when there are none (or the output has no position column).
     fn lowest(&mut self, spec: &OutputSpec, chain: ChainId) -> Result<Option<u64>>;
@@ -302,10 +313,13 @@ impl<S: Sink + StoredState> Reconcile<S> {
             errors: Vec::new(),
         });
         let keys = key_positions(&spec);
+        let writer = self.inner.writer();
+        // This writer rebuilt the keys that hash to it: it compares those stored rows only.
         let stored: BTreeMap<Vec<Value>, RowValues> = self
             .inner
             .current(&spec, &from)?
             .into_iter()
+            .filter(|row| writer.owns(crate::engine::keys::key_hash(&keys, row)))
             .map(|row| (keys.iter().map(|&i| row[i].clone()).collect(), row))
             .collect();
         let epoch = batch.upper.saturating_sub(1).max(batch.lower);
@@ -450,6 +464,7 @@ mod tests {
                     Progress {
                         upper_epoch: 9,
                         finalized: [(1, f)].into(),
+                        uneven: None,
                     },
                 )
             })

@@ -46,11 +46,12 @@ fn clickhouse_toml(ch: &ClickHouseConfig) -> String {
     )
 }
 
-fn spawn(config: &Path, log: &Path) -> Child {
+fn spawn(config: &Path, workers: usize, log: &Path) -> Child {
     let log = std::fs::File::create(log).unwrap();
     Command::new(env!("CARGO_BIN_EXE_chainflow"))
         .args(["run", "--config"])
         .arg(config)
+        .args(["-w", &workers.to_string()])
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(log)
@@ -88,19 +89,35 @@ fn keys_with_more_than_one_row(db: &str) -> u64 {
 #[test]
 fn kill_9_at_random_points_of_a_storm_then_restart_leaves_the_views_exact() {
     let ch = database("crash_restart");
+    // Two workers: each writes its share of the keys with progress of its own, and each
+    // restart reconciles every worker's share.
     crash_storm(
         0x4b119,
+        2,
         &clickhouse_toml(&ch),
         &|spec| crate::support::clickhouse::current(&ch, spec),
         &|| keys_with_more_than_one_row(&ch.database),
     );
+    let keys = query(&format!(
+        "SELECT DISTINCT output FROM {}.chainflow_progress ORDER BY output",
+        ch.database
+    ));
+    for output in ["gas_fees_blocks", "gas_fees_days"] {
+        for writer in ["0/2", "1/2"] {
+            assert!(
+                keys.lines().any(|k| k == format!("{output}#{writer}")),
+                "{output}#{writer} in {keys}"
+            );
+        }
+    }
 }
 
-/// Kills the binary (configured with `sink_toml`) five times at random points of a reorg
-/// storm, restarts it, and checks the outputs read by `read` against the node; `duplicates`
-/// counts keys with more than one current row.
+/// Kills the binary (configured with `sink_toml`, run with `workers` worker threads) five
+/// times at random points of a reorg storm, restarts it, and checks the outputs read by
+/// `read` against the node; `duplicates` counts keys with more than one current row.
 pub(crate) fn crash_storm(
     seed: u64,
+    workers: usize,
     sink_toml: &str,
     read: &dyn Fn(&chainflow::engine::dataflow::OutputSpec) -> BTreeMap<Vec<Value>, isize>,
     duplicates: &dyn Fn() -> u64,
@@ -118,7 +135,7 @@ pub(crate) fn crash_storm(
     let mut logs = Vec::new();
     for run in 0..KILLS {
         let log = dir.path().join(format!("run{run}.log"));
-        let mut child = spawn(&config, &log);
+        let mut child = spawn(&config, workers, &log);
         // The storm runs for a random time, then the process dies without warning.
         let until = Instant::now() + Duration::from_millis(200 + rng.below(2_500));
         while Instant::now() < until {
@@ -151,7 +168,7 @@ pub(crate) fn crash_storm(
 
     // The last run restarts, catches up and must match the node exactly.
     let log = dir.path().join("final.log");
-    let child = std::sync::Mutex::new(spawn(&config, &log));
+    let child = std::sync::Mutex::new(spawn(&config, workers, &log));
     let running = || child.lock().unwrap().try_wait().unwrap().is_none();
     outputs_converge(read, &anvil, &running, "after the kills");
     assert_eq!(duplicates(), 0);

@@ -255,6 +255,10 @@ fn kill_9_of_extractor_and_engine_loses_nothing_and_applies_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &names, &pg_toml(&pg));
     let publish = names.publish_args(&anvil.ws_url());
+    // Two workers: each writes its share of the keys with progress of its own, and each
+    // restart resumes every writer at its own progress.
+    let mut engine_cmd = engine_args(&config);
+    engine_cmd.extend(["-w".to_string(), "2".to_string()]);
     let mut rng = Rng(0x9c1d);
     let (mut reorgs, mut salt) = (0u64, 200_000u64);
     const RUNS: usize = 4;
@@ -263,7 +267,7 @@ fn kill_9_of_extractor_and_engine_loses_nothing_and_applies_nothing_twice() {
         let plog = dir.path().join(format!("publish{run}.log"));
         let elog = dir.path().join(format!("engine{run}.log"));
         let mut publisher = Some(spawn(&publish, &plog));
-        let mut engine = Some(spawn(&engine_args(&config), &elog));
+        let mut engine = Some(spawn(&engine_cmd, &elog));
         // The storm runs; each process dies without warning at its own random point.
         let started = Instant::now();
         let kill_publisher = Duration::from_millis(300 + rng.below(2_500));
@@ -302,7 +306,7 @@ fn kill_9_of_extractor_and_engine_loses_nothing_and_applies_nothing_twice() {
         dir.path().join("engine.log"),
     );
     let publisher = spawn(&publish, &plog);
-    let engine = std::sync::Mutex::new(spawn(&engine_args(&config), &elog));
+    let engine = std::sync::Mutex::new(spawn(&engine_cmd, &elog));
     let running = || engine.lock().unwrap().try_wait().unwrap().is_none();
     // More blocks and a reorg after the restarts.
     for i in 0..5 {
@@ -323,6 +327,11 @@ fn kill_9_of_extractor_and_engine_loses_nothing_and_applies_nothing_twice() {
             .iter()
             .map(|(_, h, _)| h.get("Chainflow-Reason").map(|v| v.to_string()))
             .collect::<Vec<_>>()
+    );
+    let keys = crate::support::postgres::progress(&pg);
+    assert!(
+        keys.contains_key("gas_fees_blocks#0/2") && keys.contains_key("gas_fees_blocks#1/2"),
+        "progress per writer: {keys:?}"
     );
     let resumed = logs
         .iter()
@@ -612,4 +621,72 @@ fn replaying_the_stream_reproduces_the_same_updates_at_the_same_epochs() {
         direct
     );
     assert!(dead_letters(&names).is_empty());
+}
+
+#[test]
+fn egress_progress_is_kept_per_writer_and_goes_with_its_stream() {
+    use chainflow::nats::egress::{EgressConfig, EgressSink};
+    use chainflow::sinks::writers::Writer;
+    use chainflow::sinks::{OutputBatch, Sink};
+    use std::sync::Arc;
+
+    let names = sn::names("egress_writers");
+    let spec = specs()
+        .into_iter()
+        .find(|s| s.name == "gas_fees_blocks")
+        .unwrap();
+    let rows: Vec<Vec<Value>> = chainflow::dataflows::gas_fees::recompute(
+        &chainflow::sources::devnet::Devnet::new(chainflow::sources::devnet::DevnetConfig {
+            max_blocks: Some(20),
+            reorg_rate: 0.0,
+            block_time_ms: 0,
+            ..Default::default()
+        })
+        .unwrap()
+        .flat_map(|e| e.unwrap().event.new_blocks().to_vec())
+        .collect::<Vec<_>>(),
+    )
+    .blocks
+    .iter()
+    .map(chainflow::engine::dataflow::Row::values)
+    .collect();
+    // Row i inserted at epoch 1 + i.
+    let batch = |from: usize, to: usize| OutputBatch {
+        output: spec,
+        lower: 1 + from as u64,
+        upper: 1 + to as u64,
+        updates: (from..to)
+            .map(|i| (rows[i].clone(), 1 + i as u64, 1))
+            .collect(),
+        finalized: Arc::new(BTreeMap::new()),
+        caught_up: true,
+        errors: Vec::new(),
+    };
+    let config = |index, count| EgressConfig {
+        url: sn::url(),
+        stream: names.out.clone(),
+        subject_prefix: names.prefix.clone(),
+        writer: Writer { index, count },
+        ..EgressConfig::default()
+    };
+    let specs = [spec];
+    let open = |index, count| EgressSink::open(config(index, count), &specs).unwrap();
+    // Two writers stop at different epochs: each resumes at its own last one.
+    let (mut w0, mut w1) = (open(0, 2), open(1, 2));
+    w0.commit(&batch(0, 5)).unwrap();
+    w1.commit(&batch(5, 12)).unwrap();
+    drop((w0, w1));
+    let (w0, w1) = (open(0, 2), open(1, 2));
+    assert_eq!(w0.committed().get(spec.name), Some(&5));
+    assert_eq!(w1.committed().get(spec.name), Some(&12));
+    assert_eq!(w0.last_epoch(), Some(12));
+    // One writer after two that stopped unevenly republishes from the lowest.
+    assert_eq!(open(0, 1).committed().get(spec.name), Some(&5));
+    // A new stream of the same name starts with no progress.
+    sn::rt().block_on(async {
+        sn::js().await.delete_stream(&names.out).await.unwrap();
+    });
+    let fresh = open(0, 2);
+    assert!(fresh.committed().is_empty(), "{:?}", fresh.committed());
+    assert_eq!(fresh.last_epoch(), None);
 }

@@ -92,6 +92,53 @@ fn run_sealing(
     (sink.batches(), seals)
 }
 
+/// A run with a writer per worker (`engine::Writers::PerWorker`): each worker's batches, in
+/// the order its sink took them. Every writer's ranges are contiguous and hold only the keys
+/// that hash to it.
+fn run_per_worker(events: Vec<SourceEvent>, workers: usize) -> Vec<Vec<OutputBatch>> {
+    let sinks: Vec<MemorySink> = (0..workers).map(|_| MemorySink::new()).collect();
+    let settings = EngineSettings {
+        max_inflight_epochs: 8,
+        channel_capacity: 4,
+        seal_every_secs: 0,
+        ..EngineSettings::default()
+    };
+    let sets = sinks
+        .iter()
+        .map(|s| vec![Box::new(s.clone()) as Box<dyn Sink>])
+        .collect();
+    let summary = engine::run_writers(
+        &settings,
+        timely_config(workers),
+        vec![&GasFees],
+        events.into_iter().map(Ok),
+        engine::Writers::PerWorker(sets),
+        &RunControl::default(),
+    )
+    .unwrap();
+    assert!(summary.epochs > 0);
+    let per_writer: Vec<Vec<OutputBatch>> = sinks.iter().map(|s| s.batches()).collect();
+    for (index, batches) in per_writer.iter().enumerate() {
+        check_batches(batches);
+        let mut updates = 0;
+        for b in batches {
+            let keys = chainflow::engine::keys::key_positions(&b.output);
+            for (row, _, _) in &b.updates {
+                let hash = chainflow::engine::keys::key_hash(&keys, row);
+                assert_eq!(
+                    hash % workers as u64,
+                    index as u64,
+                    "{}: writer {index} got a key of another writer",
+                    b.output.name
+                );
+                updates += 1;
+            }
+        }
+        assert!(updates > 0, "writer {index} wrote nothing");
+    }
+    per_writer
+}
+
 /// Canonical chain after each event (the epoch of event `i` is `1 + i` at one block per epoch).
 fn canonical_after_each(events: &[SourceEvent]) -> Vec<Vec<Block>> {
     let mut chain: Vec<Block> = Vec::new();
@@ -190,7 +237,20 @@ fn apply(state: &mut State, row: &[Value], diff: isize) {
     }
 }
 
+/// How the outputs of a run are written.
+#[derive(Clone, Copy, Debug)]
+enum Writing {
+    /// Worker 0 writes everything.
+    One,
+    /// Each worker writes the keys that hash to it.
+    PerWorker,
+}
+
 fn every_epoch_equals_recompute(config: DevnetConfig, workers: usize) {
+    every_epoch_equals_recompute_written(config, workers, Writing::One)
+}
+
+fn every_epoch_equals_recompute_written(config: DevnetConfig, workers: usize, writing: Writing) {
     let seed = config.seed;
     let events = events(config);
     let reorg_depths: Vec<usize> = events
@@ -204,8 +264,14 @@ fn every_epoch_equals_recompute(config: DevnetConfig, workers: usize) {
         reorg_depths.len()
     );
     let canon = canonical_after_each(&events);
-    let batches = run(events, workers, 1);
-    check_batches(&batches);
+    let batches = match writing {
+        Writing::One => {
+            let batches = run(events, workers, 1);
+            check_batches(&batches);
+            batches
+        }
+        Writing::PerWorker => run_per_worker(events, workers).concat(),
+    };
     assert!(
         batches.iter().all(|b| b.errors.is_empty()),
         "gas_fees keeps the key contract"
@@ -236,7 +302,7 @@ fn every_epoch_equals_recompute(config: DevnetConfig, workers: usize) {
             }
             assert_eq!(
                 states[o], want[name],
-                "seed {seed}, {workers} worker(s): {name} differs at epoch {epoch}"
+                "seed {seed}, {workers} worker(s) {writing:?}: {name} differs at epoch {epoch}"
             );
         }
     }
@@ -268,6 +334,13 @@ fn gas_fees_equals_recompute_at_every_epoch_one_worker() {
 fn gas_fees_equals_recompute_at_every_epoch_two_workers() {
     for seed in [4, 5] {
         every_epoch_equals_recompute(storm(seed, 500), 2);
+    }
+}
+
+#[test]
+fn gas_fees_equals_recompute_at_every_epoch_with_a_writer_per_worker() {
+    for (seed, workers) in [(10, 2), (11, 3)] {
+        every_epoch_equals_recompute_written(storm(seed, 500), workers, Writing::PerWorker);
     }
 }
 

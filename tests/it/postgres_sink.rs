@@ -110,7 +110,7 @@ fn kill_9_at_random_points_then_restart_leaves_postgres_exact() {
         config.url, config.schema
     );
     // A primary key per output: a key can never hold two rows.
-    crash_storm(0x5eed_0007, &toml, &|spec| rows(&config, spec), &|| 0);
+    crash_storm(0x5eed_0007, 1, &toml, &|spec| rows(&config, spec), &|| 0);
     for spec in specs() {
         let upper = number(&format!(
             "SELECT upper_epoch FROM {}.chainflow_progress WHERE output = '{}'",

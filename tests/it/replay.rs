@@ -15,7 +15,7 @@ use chainflow::sinks::postgres::PostgresConfig;
 use crate::clickhouse_sink::outputs_converge;
 use crate::rpc::{block_with_txs, replacements};
 use crate::support::anvil::{Anvil, AnvilOpts};
-use crate::support::postgres::{rows, schema};
+use crate::support::postgres::{progress, rows, schema};
 
 fn specs() -> Vec<OutputSpec> {
     GasFees.outputs()
@@ -92,6 +92,24 @@ fn a_replayed_range_equals_the_node_and_a_live_run_at_one_and_two_workers() {
     outputs_converge(&|s| rows(&one, s), &anvil, &|| true, "replay -w 1");
     // ... and each other, at 1 and 2 workers.
     assert_eq!(tables(&one), tables(&two));
+    // One worker wrote under the outputs' names; with two each worker wrote its share with
+    // progress of its own, and both ended at the same epoch.
+    let names: Vec<&str> = specs().iter().map(|s| s.name).collect();
+    assert_eq!(
+        progress(&one)
+            .into_keys()
+            .collect::<std::collections::BTreeSet<_>>(),
+        names.iter().map(|n| n.to_string()).collect()
+    );
+    let per_writer = progress(&two);
+    for name in &names {
+        let (a, b) = (
+            per_writer.get(&format!("{name}#0/2")),
+            per_writer.get(&format!("{name}#1/2")),
+        );
+        assert!(a.is_some() && a == b, "{name}: {per_writer:?}");
+    }
+    assert_eq!(per_writer.len(), 2 * names.len(), "{per_writer:?}");
     // A live run over the same blocks writes the same tables.
     let live = schema("replay_live");
     let log = dir.path().join("live.log");
@@ -136,7 +154,17 @@ fn a_replay_killed_midway_and_rerun_gives_the_same_tables() {
     let head = anvil.head_number().to_string();
     let dir = tempfile::tempdir().unwrap();
     let pg = schema("replay_killed");
-    let args = ["--from", "0", "--to", &head, "--blocks-per-epoch", "5"];
+    // Two workers, each writing its share with progress of its own.
+    let args = [
+        "--from",
+        "0",
+        "--to",
+        &head,
+        "--blocks-per-epoch",
+        "5",
+        "-w",
+        "2",
+    ];
     let log = dir.path().join("first.log");
     let mut child = replay_cmd(&anvil.http_url(), &pg, &args, &log)
         .spawn()
@@ -173,6 +201,23 @@ fn a_replay_killed_midway_and_rerun_gives_the_same_tables() {
         "{text}"
     );
     outputs_converge(&|s| rows(&pg, s), &anvil, &|| true, "the rerun");
+    // The rerun ended evenly: one worker takes over for blocks mined since.
+    for i in 0..5 {
+        block_with_txs(&anvil, 6_000 + i, 2);
+    }
+    let head = anvil.head_number().to_string();
+    let log = dir.path().join("third.log");
+    let status = replay_cmd(
+        &anvil.http_url(),
+        &pg,
+        &["--from", "0", "--to", &head, "--blocks-per-epoch", "5"],
+        &log,
+    )
+    .status()
+    .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{text}");
+    outputs_converge(&|s| rows(&pg, s), &anvil, &|| true, "one worker after two");
 }
 
 #[test]

@@ -19,7 +19,9 @@
 //! ([`ClickHouseSink::next_epoch`]), so rows of a new run always supersede older ones.
 //!
 //! The outputs of one flush are inserted concurrently, each retried on its own; several
-//! sinks (workers) may insert into the same tables at once for the same reason.
+//! sinks (workers) may insert into the same tables at once for the same reason. Each worker
+//! of a run opens its own sink for the keys that hash to it ([`ClickHouseConfig::writer`],
+//! see [`crate::sinks::writers`]), with progress rows keyed `<output>#<w>/<n>`.
 //!
 //! ## Restart after a crash (kill -9 at any point)
 //!
@@ -54,6 +56,7 @@ use serde::{Deserialize, Serialize};
 
 use self::encode::{WeiEncoding, column_list, decode_rows, encode_row, rows_to_write};
 use super::reconcile::{Progress, StoredState, covered_sql};
+use super::writers::{self, Writer};
 use super::{OutputBatch, Result, Sink, SinkError};
 use crate::engine::dataflow::{OutputSpec, RowValues};
 use crate::model::{ChainId, Epoch};
@@ -79,6 +82,9 @@ pub struct ClickHouseConfig {
     pub attempts: u32,
     /// Outputs written here; empty means all.
     pub outputs: Vec<String>,
+    /// The share of the keys this sink instance writes (set by the engine per worker).
+    #[serde(skip)]
+    pub writer: Writer,
 }
 
 impl Default for ClickHouseConfig {
@@ -92,6 +98,7 @@ impl Default for ClickHouseConfig {
             batch_ms: 500,
             attempts: 8,
             outputs: Vec::new(),
+            writer: Writer::default(),
         }
     }
 }
@@ -350,7 +357,7 @@ impl StoredState for ClickHouseSink {
             .rt
             .block_on(self.client.query(&sql).fetch_all::<ProgressRow>())
             .map_err(|e| fatal("*", format!("cannot read progress: {e}")))?;
-        let mut out = BTreeMap::new();
+        let mut read = Vec::with_capacity(rows.len());
         for row in rows {
             let finalized: BTreeMap<ChainId, u64> =
                 serde_json::from_str(&row.finalized).map_err(|e| {
@@ -362,15 +369,14 @@ impl StoredState for ClickHouseSink {
                         ),
                     )
                 })?;
-            out.insert(
-                row.output,
-                Progress {
-                    upper_epoch: row.upper_epoch,
-                    finalized,
-                },
-            );
+            read.push((row.output, row.upper_epoch, finalized));
         }
-        Ok(out)
+        writers::resolve("chainflow_progress", read, self.config.writer)
+            .map_err(|e| fatal("chainflow_progress", e))
+    }
+
+    fn writer(&self) -> Writer {
+        self.config.writer
     }
 
     fn lowest(&mut self, spec: &OutputSpec, chain: ChainId) -> Result<Option<u64>> {
@@ -462,7 +468,8 @@ impl Sink for ClickHouseSink {
                 rows += p.rows as u64;
             }
             if let Some(upper) = p.upper {
-                progress_row(name, upper, &p.finalized, &mut progress);
+                let key = self.config.writer.progress_key(name);
+                progress_row(&key, upper, &p.finalized, &mut progress);
                 progress_rows += 1;
             }
         }

@@ -8,7 +8,8 @@
 //!            COPY cf_stage_<output> FROM STDIN        (text format, per output)
 //!            DELETE FROM <output> USING cf_stage_<output> ... (every staged key)
 //!            INSERT INTO <output> SELECT ... FROM cf_stage_<output> WHERE NOT cf_deleted
-//!            INSERT INTO chainflow_progress ... ON CONFLICT (output) DO UPDATE   (upper, finalized)
+//!            INSERT INTO chainflow_progress ... ON CONFLICT (output) DO UPDATE   (upper, finalized;
+//!                                    the key is `<output>#<w>/<n>` for writer w of n workers)
 //!          COMMIT
 //! ```
 //!
@@ -18,6 +19,10 @@
 //! A deterministic replay of epochs already committed (NATS ingress) is skipped by epoch:
 //! nothing is applied twice. A restart over JSON-RPC rebuilds and reconciles like the
 //! ClickHouse sink ([`crate::sinks::reconcile`]), through [`StoredState`].
+//!
+//! Each worker of a run opens its own sink for the keys that hash to it
+//! ([`PostgresConfig::writer`], see [`crate::sinks::writers`]): its own connection,
+//! transactions and progress rows.
 //!
 //! With the `timescaledb` extension the tables are hypertables with compression of chunks
 //! older than finality (see `migrations/timescale/`); otherwise plain tables. The sink logs
@@ -40,6 +45,7 @@ use super::{OutputBatch, Result, Sink, SinkError};
 use crate::engine::dataflow::{ColumnType, OutputSpec, RowValues, Value};
 use crate::engine::keys::key_positions;
 use crate::model::{ChainId, Epoch};
+use crate::sinks::writers::{self, Writer};
 
 /// `[sinks.postgres]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +67,9 @@ pub struct PostgresConfig {
     pub attempts: u32,
     /// Outputs written here; empty means all.
     pub outputs: Vec<String>,
+    /// The share of the keys this sink instance writes (set by the engine per worker).
+    #[serde(skip)]
+    pub writer: Writer,
 }
 
 impl Default for PostgresConfig {
@@ -74,6 +83,7 @@ impl Default for PostgresConfig {
             batch_ms: 200,
             attempts: 8,
             outputs: Vec::new(),
+            writer: Writer::default(),
         }
     }
 }
@@ -302,13 +312,14 @@ impl PostgresSink {
         }
         for (name, p) in &self.pending {
             let Some(upper) = p.upper else { continue };
+            let key = self.config.writer.progress_key(name);
             let finalized = serde_json::to_string(&p.finalized).unwrap_or_else(|_| "{}".into());
             tx.execute(
                 "INSERT INTO chainflow_progress (output, upper_epoch, finalized, committed_at)
                  VALUES ($1, $2, $3::text::jsonb, now())
                  ON CONFLICT (output) DO UPDATE SET upper_epoch = EXCLUDED.upper_epoch,
                      finalized = EXCLUDED.finalized, committed_at = EXCLUDED.committed_at",
-                &[&name, &(upper as i64), &finalized],
+                &[&key, &(upper as i64), &finalized],
             )
             .map_err(|e| Failure::db("progress", &e))?;
         }
@@ -410,7 +421,7 @@ impl StoredState for PostgresSink {
                 &[],
             )
             .map_err(|e| fatal("chainflow_progress", describe(&e)))?;
-        let mut out = BTreeMap::new();
+        let mut read = Vec::with_capacity(rows.len());
         for row in rows {
             let output: String = row.get(0);
             let upper: i64 = row.get(1);
@@ -421,15 +432,14 @@ impl StoredState for PostgresSink {
                     format!("progress of '{output}' has an unreadable finalized map '{text}': {e}"),
                 )
             })?;
-            out.insert(
-                output,
-                Progress {
-                    upper_epoch: upper as u64,
-                    finalized,
-                },
-            );
+            read.push((output, upper as u64, finalized));
         }
-        Ok(out)
+        writers::resolve("chainflow_progress", read, self.config.writer)
+            .map_err(|e| fatal("chainflow_progress", e))
+    }
+
+    fn writer(&self) -> Writer {
+        self.config.writer
     }
 
     fn lowest(&mut self, spec: &OutputSpec, chain: ChainId) -> Result<Option<u64>> {

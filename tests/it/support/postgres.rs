@@ -79,3 +79,20 @@ pub fn rows(config: &PostgresConfig, spec: &OutputSpec) -> BTreeMap<Vec<Value>, 
 pub fn number(sql: &str) -> i64 {
     client().query_one(sql, &[]).unwrap().get(0)
 }
+
+/// The stored progress rows `(key, upper_epoch)` of the schema (keys `<output>` or
+/// `<output>#<writer>/<writers>`).
+pub fn progress(config: &PostgresConfig) -> BTreeMap<String, i64> {
+    client()
+        .query(
+            &format!(
+                "SELECT output, upper_epoch FROM {}.chainflow_progress",
+                config.schema
+            ),
+            &[],
+        )
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
