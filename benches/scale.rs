@@ -6,8 +6,9 @@
 //! transactions per block, default 200), `BENCH_MEM_BLOCKS` (blocks of the long run, default
 //! 1000000; 20000 without `--bench`), `BENCH_SCALE_ONLY` (`workers`, `processes` or `memory`).
 //!
-//! - **workers**: `engine::run` with `gas_fees` over pre-generated devnet events (not timed)
-//!   and a sink that drops the batches, on 1 and 2 worker threads, at 100 and 1000 blocks per
+//! - **workers**: `engine::run_writers` with `gas_fees` over pre-generated devnet events (not
+//!   timed) and, as `run` and `replay` write, a sink per worker that drops its share of the
+//!   batches, on 1 and 2 worker threads, at 100 and 1000 blocks per
 //!   epoch; best of two. The 1-worker run is the anchor; the goal for 2 is >= 1.8x. The feeder
 //!   and the sink thread share the machine's cores with the workers.
 //! - **processes**: the binary, `chainflow run --fast --quiet --max-blocks N
@@ -55,12 +56,15 @@ fn run_workers(events: Vec<SourceEvent>, workers: usize, per_epoch: usize) -> Du
         timely::Config::process(workers)
     };
     let started = Instant::now();
-    engine::run(
+    let sinks = (0..workers)
+        .map(|_| vec![Box::new(NullSink) as Box<dyn chainflow::sinks::Sink>])
+        .collect();
+    engine::run_writers(
         &settings,
         config,
         vec![&GasFees],
         events.into_iter().map(Ok),
-        vec![Box::new(NullSink)],
+        engine::Writers::PerWorker(sinks),
         &RunControl::default(),
     )
     .unwrap();

@@ -690,3 +690,40 @@ fn egress_progress_is_kept_per_writer_and_goes_with_its_stream() {
     assert!(fresh.committed().is_empty(), "{:?}", fresh.committed());
     assert_eq!(fresh.last_epoch(), None);
 }
+
+#[test]
+fn a_replay_of_the_stream_under_another_worker_count_after_an_uneven_stop_is_refused() {
+    let names = sn::names("uneven");
+    let pg = schema("nats_uneven");
+    // Two writers that stopped at different epochs, as a kill -9 leaves them.
+    crate::support::postgres::client()
+        .batch_execute(&format!(
+            "INSERT INTO {}.chainflow_progress (output, upper_epoch, finalized) VALUES
+             ('gas_fees_blocks#0/2', 14, '{{}}'), ('gas_fees_blocks#1/2', 12, '{{}}')",
+            pg.schema
+        ))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &names, &pg_toml(&pg));
+    let log = dir.path().join("engine.log");
+    let mut args = engine_args(&config);
+    args.extend(["-w".to_string(), "1".to_string()]);
+    let mut engine = spawn(&args, &log);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = engine.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            engine.kill().unwrap();
+            panic!("still running: {}", log_of(&log));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = log_of(&log);
+    assert!(!status.success(), "{text}");
+    assert!(
+        text.contains("output 'gas_fees_blocks'") && text.contains("restart with 2 workers"),
+        "{text}"
+    );
+}

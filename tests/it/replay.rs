@@ -370,6 +370,14 @@ fn a_final_range_is_split_across_two_processes_and_gives_the_tables_of_one() {
     let tables_one = tables(&one);
     assert!(tables_one.values().any(|rows| rows.len() as u64 >= to));
     assert_eq!(tables_one, tables(&two), "1 process and 2 processes");
+    // Each of the four workers (two per process) wrote its share, with progress of its own.
+    let keys = progress(&two);
+    for writer in 0..4 {
+        assert!(
+            keys.contains_key(&format!("gas_fees_blocks#{writer}/4")),
+            "writer {writer}: {keys:?}"
+        );
+    }
     // A range that is not final yet is refused by every process, with the reason.
     let head = anvil.head_number().to_string();
     let refused = schema("replay_split_refused");
