@@ -393,3 +393,83 @@ fn a_final_range_is_split_across_two_processes_and_gives_the_tables_of_one() {
         assert!(log.contains("reads final history only"), "{log}");
     }
 }
+
+/// Every row of every `gas_fees` table with the epoch that wrote it (`version`), as text.
+fn versioned(pg: &PostgresConfig) -> BTreeMap<&'static str, Vec<String>> {
+    specs()
+        .iter()
+        .map(|s| {
+            let sql = format!(
+                "SELECT t::text FROM {}.{} t ORDER BY t::text",
+                pg.schema, s.name
+            );
+            let rows = crate::support::postgres::client()
+                .query(&sql, &[])
+                .unwrap()
+                .into_iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect();
+            (s.name, rows)
+        })
+        .collect()
+}
+
+#[test]
+fn a_range_rerun_with_a_new_dataflow_fills_its_outputs_and_leaves_the_others_untouched() {
+    let anvil = Anvil::with(AnvilOpts::default());
+    chain(&anvil);
+    let head = anvil.head_number();
+    let head_s = head.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let pg = schema("replay_added");
+    let flags = ["--from", "0", "--to", &head_s, "--blocks-per-epoch", "7"];
+    let log = dir.path().join("first.log");
+    let status = replay_cmd(&anvil.http_url(), &pg, &flags, &log)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    let before = versioned(&pg);
+    assert!(before["gas_fees_blocks"].len() as u64 > head);
+    // The same range again with the taiko dataflow added (its L1 side reads this chain).
+    let config = dir.path().join("added.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[dataflows]\nenabled = [\"gas_fees\", \"taiko\"]\n\n[taiko]\nl1_chain_id = {}\nl2_chain_id = 167000\n",
+            anvil.chain_id()
+        ),
+    )
+    .unwrap();
+    let mut with_taiko = flags.to_vec();
+    let config_arg = config.display().to_string();
+    with_taiko.extend(["--config", &config_arg]);
+    let log = dir.path().join("second.log");
+    let status = replay_cmd(&anvil.http_url(), &pg, &with_taiko, &log)
+        .status()
+        .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{text}");
+    // The outputs already in the sink: not a row rewritten (the epochs that wrote them too).
+    assert_eq!(versioned(&pg), before);
+    // The new dataflow's outputs cover the range: a head per block, the node's hashes.
+    let l1_heads = chainflow::dataflows::taiko::DEFAULT
+        .outputs()
+        .into_iter()
+        .find(|s| s.name == "l1_heads")
+        .unwrap();
+    let heads: BTreeMap<u64, String> = rows(&pg, &l1_heads)
+        .into_keys()
+        .map(|row| match (&row[1], &row[2]) {
+            (Value::U64(n), Value::Hash(h)) => (*n, h.to_string()),
+            other => panic!("unexpected l1_heads row {other:?}"),
+        })
+        .collect();
+    assert_eq!(heads.len() as u64, head + 1, "{text}");
+    for (n, hash) in heads {
+        assert_eq!(hash, anvil.block_hash(n), "block {n}");
+    }
+}
