@@ -522,26 +522,18 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
                         ch.url
                     )
                 })?;
-            let mut sink = ClickHouseSink::open(ch.clone())?;
+            let sink = ClickHouseSink::open(ch.clone())?;
             // An insert of a killed run may still be landing: read only once it has.
             sink.settle(Duration::from_secs(30))?;
             settings.start_epoch = settings.start_epoch.max(sink.next_epoch(&specs)?);
             tracing::info!(url = %ch.url, database = %ch.database, "writing to ClickHouse");
-            if ingress {
-                let committed = committed_epochs(&mut sink)?;
-                set.push((
-                    Box::new(SkipCommitted::new(Box::new(sink), committed)),
-                    specs,
-                ));
-            } else {
-                let plans =
-                    plan_restart(&mut sink, &specs, &config.chains, &mut probes, &mut starts)?;
-                if plans.is_empty() {
-                    set.push((Box::new(sink), specs));
-                } else {
-                    set.push((Box::new(Reconcile::new(sink, &plans)), specs));
-                }
-            }
+            set.push(resumable(
+                sink,
+                specs,
+                ingress,
+                &config.chains,
+                (&mut probes, &mut starts),
+            )?);
         }
         if let Some(pg) = &config.sinks.postgres {
             let specs = specs_for("postgres", &pg.outputs);
@@ -554,21 +546,13 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
                 )
             })?;
             settings.start_epoch = settings.start_epoch.max(sink.next_epoch()?);
-            if ingress {
-                let committed = committed_epochs(&mut sink)?;
-                set.push((
-                    Box::new(SkipCommitted::new(Box::new(sink), committed)),
-                    specs,
-                ));
-            } else {
-                let plans =
-                    plan_restart(&mut sink, &specs, &config.chains, &mut probes, &mut starts)?;
-                if plans.is_empty() {
-                    set.push((Box::new(sink), specs));
-                } else {
-                    set.push((Box::new(Reconcile::new(sink, &plans)), specs));
-                }
-            }
+            set.push(resumable(
+                sink,
+                specs,
+                ingress,
+                &config.chains,
+                (&mut probes, &mut starts),
+            )?);
         }
         if let Some(egress) = &config.sinks.nats {
             let specs = specs_for("nats", &egress.outputs);
@@ -719,6 +703,31 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
 
 /// A sink that keeps state (ClickHouse, PostgreSQL, NATS egress) and the outputs it takes.
 type Stateful = (Box<dyn Sink>, Vec<OutputSpec>);
+
+/// A stateful sink wrapped for where the run resumes: with NATS ingress (whose epochs replay
+/// identically) it skips the epochs it holds; otherwise it rebuilds and reconciles from its
+/// safe block ([`plan_restart`], which lowers `starts`).
+fn resumable<S: StoredState + Sink + 'static>(
+    mut sink: S,
+    specs: Vec<OutputSpec>,
+    ingress: bool,
+    chains: &[ChainConfig],
+    (probes, starts): (&mut [Option<NodeProbe>], &mut BTreeMap<usize, u64>),
+) -> Result<Stateful> {
+    if ingress {
+        let committed = committed_epochs(&mut sink)?;
+        return Ok((
+            Box::new(SkipCommitted::new(Box::new(sink), committed)),
+            specs,
+        ));
+    }
+    let plans = plan_restart(&mut sink, &specs, chains, probes, starts)?;
+    if plans.is_empty() {
+        Ok((Box::new(sink), specs))
+    } else {
+        Ok((Box::new(Reconcile::new(sink, &plans)), specs))
+    }
+}
 
 /// Plans the restart of every chain from what `sink` holds (see [`crate::sinks::reconcile`]);
 /// lowers `starts[chain index]` to each plan's first block.

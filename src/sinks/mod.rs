@@ -251,6 +251,15 @@ mod tests {
     use super::*;
     use crate::engine::dataflow::Value;
 
+    /// The first output of the first registered dataflow.
+    fn first_spec() -> OutputSpec {
+        crate::dataflows::registry()
+            .iter()
+            .flat_map(|d| d.outputs())
+            .next()
+            .unwrap()
+    }
+
     #[test]
     fn a_shared_sink_takes_every_writers_batches_and_closes_once_after_the_last() {
         struct Closes(memory::MemorySink, Arc<std::sync::atomic::AtomicUsize>);
@@ -266,11 +275,7 @@ mod tests {
                 Ok(())
             }
         }
-        let spec = crate::dataflows::registry()
-            .iter()
-            .flat_map(|d| d.outputs())
-            .next()
-            .unwrap();
+        let spec = first_spec();
         let mem = memory::MemorySink::new();
         let closed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let shared = Shared::new(Box::new(Closes(mem.clone(), Arc::clone(&closed))), 2);
@@ -295,11 +300,7 @@ mod tests {
 
     #[test]
     fn skip_committed_drops_exactly_the_committed_epochs() {
-        let spec = crate::dataflows::registry()
-            .iter()
-            .flat_map(|d| d.outputs())
-            .next()
-            .unwrap();
+        let spec = first_spec();
         let mem = memory::MemorySink::new();
         let seen = mem.clone();
         let mut sink =

@@ -37,6 +37,14 @@ fn replay_cmd(rpc: &str, pg: &PostgresConfig, extra: &[&str], log: &Path) -> Com
     c
 }
 
+/// Runs `replay` to its end; fails with its log unless it succeeds; returns the log.
+fn replay_ok(rpc: &str, pg: &PostgresConfig, extra: &[&str], log: &Path) -> String {
+    let status = replay_cmd(rpc, pg, extra, log).status().unwrap();
+    let text = std::fs::read_to_string(log).unwrap();
+    assert!(status.success(), "{text}");
+    text
+}
+
 fn chain(anvil: &Anvil) {
     anvil.ensure_log_contract();
     for i in 0..60 {
@@ -191,11 +199,7 @@ fn a_replay_killed_midway_and_rerun_gives_the_same_tables() {
         "the kill came after the end ({partial} rows)"
     );
     let log = dir.path().join("second.log");
-    let status = replay_cmd(&anvil.http_url(), &pg, &args, &log)
-        .status()
-        .unwrap();
-    let text = std::fs::read_to_string(&log).unwrap();
-    assert!(status.success(), "{text}");
+    let text = replay_ok(&anvil.http_url(), &pg, &args, &log);
     assert!(
         text.contains("restart: rebuilding from the sink's safe block"),
         "{text}"
@@ -207,16 +211,12 @@ fn a_replay_killed_midway_and_rerun_gives_the_same_tables() {
     }
     let head = anvil.head_number().to_string();
     let log = dir.path().join("third.log");
-    let status = replay_cmd(
+    replay_ok(
         &anvil.http_url(),
         &pg,
         &["--from", "0", "--to", &head, "--blocks-per-epoch", "5"],
         &log,
-    )
-    .status()
-    .unwrap();
-    let text = std::fs::read_to_string(&log).unwrap();
-    assert!(status.success(), "{text}");
+    );
     outputs_converge(&|s| rows(&pg, s), &anvil, &|| true, "one worker after two");
 }
 
@@ -331,14 +331,7 @@ fn a_final_range_is_split_across_two_processes_and_gives_the_tables_of_one() {
     let flags = ["--from", "0", "--to", &to_s, "--blocks-per-epoch", "7"];
     let one = schema("replay_split_1");
     let log = dir.path().join("one.log");
-    let status = replay_cmd(&anvil.http_url(), &one, &flags, &log)
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "{}",
-        std::fs::read_to_string(&log).unwrap()
-    );
+    replay_ok(&anvil.http_url(), &one, &flags, &log);
     // Two processes of two workers each: every process reads every other epoch.
     let two = schema("replay_split_2");
     let mut with_workers = flags.to_vec();
@@ -424,14 +417,7 @@ fn a_range_rerun_with_a_new_dataflow_fills_its_outputs_and_leaves_the_others_unt
     let pg = schema("replay_added");
     let flags = ["--from", "0", "--to", &head_s, "--blocks-per-epoch", "7"];
     let log = dir.path().join("first.log");
-    let status = replay_cmd(&anvil.http_url(), &pg, &flags, &log)
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "{}",
-        std::fs::read_to_string(&log).unwrap()
-    );
+    replay_ok(&anvil.http_url(), &pg, &flags, &log);
     let before = versioned(&pg);
     assert!(before["gas_fees_blocks"].len() as u64 > head);
     // The same range again with the taiko dataflow added (its L1 side reads this chain).
@@ -448,11 +434,7 @@ fn a_range_rerun_with_a_new_dataflow_fills_its_outputs_and_leaves_the_others_unt
     let config_arg = config.display().to_string();
     with_taiko.extend(["--config", &config_arg]);
     let log = dir.path().join("second.log");
-    let status = replay_cmd(&anvil.http_url(), &pg, &with_taiko, &log)
-        .status()
-        .unwrap();
-    let text = std::fs::read_to_string(&log).unwrap();
-    assert!(status.success(), "{text}");
+    let text = replay_ok(&anvil.http_url(), &pg, &with_taiko, &log);
     // The outputs already in the sink: not a row rewritten (the epochs that wrote them too).
     assert_eq!(versioned(&pg), before);
     // The new dataflow's outputs cover the range: a head per block, the node's hashes.
