@@ -432,6 +432,13 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
         } if addresses.len() > 1 => Some((*process, addresses.len())),
         _ => None,
     };
+    // Each process of a cluster reads the whole event stream (its workers take their share
+    // of the blocks): through a durable consumer of its own, acknowledged by its own
+    // watermark. One shared consumer would hand each message to one process only.
+    if let (Some(nats), Some((process, processes))) = (config.nats.as_mut(), cluster) {
+        nats.consumer = format!("{}-p{process}of{processes}", nats.consumer);
+        tracing::info!(consumer = %nats.consumer, "this process reads the stream through its own consumer");
+    }
     let split = match (&replay, cluster) {
         (Some(plan), Some(placement)) if !plan.follow => {
             let to = plan.to.context(

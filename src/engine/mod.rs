@@ -436,8 +436,10 @@ where
         input.close();
         seal_input.close();
         reorg_input.close();
+        // Drain: other processes may still be feeding, so wait for their progress parked
+        // instead of spinning.
         while !probe.done() {
-            worker.step();
+            worker.step_or_park(Some(Duration::from_millis(10)));
         }
         Ok(())
     })

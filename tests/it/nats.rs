@@ -727,3 +727,93 @@ fn a_replay_of_the_stream_under_another_worker_count_after_an_uneven_stop_is_ref
         "{text}"
     );
 }
+
+#[test]
+fn two_processes_follow_one_stream_and_each_writes_its_share() {
+    let names = sn::names("procs");
+    let pg = schema("nats_procs");
+    let anvil = Anvil::with(AnvilOpts::default());
+    anvil.ensure_log_contract();
+    for i in 0..30 {
+        block_with_txs(&anvil, i, (i % 4) as usize);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &names, &pg_toml(&pg));
+    let plog = dir.path().join("publish.log");
+    let publisher = spawn(&names.publish_args(&anvil.ws_url()), &plog);
+    let hosts = dir.path().join("hosts");
+    let lines: String = (0..2)
+        .map(|_| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            format!("127.0.0.1:{port}\n")
+        })
+        .collect();
+    std::fs::write(&hosts, lines).unwrap();
+    let logs: Vec<PathBuf> = (0..2)
+        .map(|p| dir.path().join(format!("engine{p}.log")))
+        .collect();
+    let engines: Vec<std::sync::Mutex<Child>> = (0..2)
+        .map(|p| {
+            let mut args = engine_args(&config);
+            args.extend(
+                [
+                    "-n",
+                    "2",
+                    "-p",
+                    &p.to_string(),
+                    "-h",
+                    &hosts.display().to_string(),
+                ]
+                .map(String::from),
+            );
+            std::sync::Mutex::new(spawn(&args, &logs[p]))
+        })
+        .collect();
+    let running = || {
+        engines
+            .iter()
+            .all(|e| e.lock().unwrap().try_wait().unwrap().is_none())
+    };
+    let mut rng = Rng(0x2b0c);
+    for step in 0..40 {
+        storm_step(&anvil, &mut rng, 30_000 + step);
+        std::thread::sleep(Duration::from_millis(rng.below(30)));
+    }
+    let all: Vec<&Path> = logs
+        .iter()
+        .map(|l| l.as_path())
+        .chain([plog.as_path()])
+        .collect();
+    with_logs(&all, || {
+        outputs_converge(&|s| rows(&pg, s), &anvil, &running, "two processes");
+        egress_converges(&names, &anvil, "egress of two processes");
+    });
+    // Each process read the whole stream through a consumer of its own and wrote the keys
+    // of its worker.
+    let keys = crate::support::postgres::progress(&pg);
+    for writer in ["0/2", "1/2"] {
+        assert!(
+            keys.contains_key(&format!("gas_fees_blocks#{writer}")),
+            "{writer}: {keys:?}"
+        );
+    }
+    // Both stop together: a process drains only once every process has closed its input.
+    let engines: Vec<Child> = engines
+        .into_iter()
+        .map(|e| e.into_inner().unwrap())
+        .collect();
+    for engine in &engines {
+        let pid = engine.id().to_string();
+        Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    }
+    for (mut engine, log) in engines.into_iter().zip(&logs) {
+        assert!(engine.wait().unwrap().success(), "{}", log_of(log));
+    }
+    let mut publisher = publisher;
+    publisher.kill().unwrap();
+    publisher.wait().unwrap();
+}
