@@ -283,6 +283,54 @@ fn progress_entry(key: &str, value: Option<&[u8]>) -> Option<(String, Writer, Ep
     (index < count.max(1)).then(|| (output.to_string(), Writer { index, count }, epoch))
 }
 
+/// Opens (creating it when missing) the progress bucket and reads its entries.
+async fn open_progress(
+    js: &jetstream::Context,
+    bucket: &str,
+) -> Result<(jetstream::kv::Store, Vec<(String, Option<bytes::Bytes>)>), NatsError> {
+    use futures_util::TryStreamExt;
+    let store = match js.get_key_value(bucket).await {
+        Ok(store) => store,
+        Err(_) => {
+            // The bucket's stream as `create_key_value` makes it, created directly: that
+            // call first reads account limits in a form older servers (2.9) do not answer.
+            js.get_or_create_stream(jetstream::stream::Config {
+                name: format!("KV_{bucket}"),
+                description: Some("chainflow egress progress per output and writer".into()),
+                subjects: vec![format!("$KV.{bucket}.>")],
+                max_messages_per_subject: 1,
+                storage: jetstream::stream::StorageType::File,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                discard: jetstream::stream::DiscardPolicy::New,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| NatsError::js(format!("creating bucket {bucket}"), e))?;
+            js.get_key_value(bucket)
+                .await
+                .map_err(|e| NatsError::js(format!("opening bucket {bucket}"), e))?
+        }
+    };
+    let keys: Vec<String> = store
+        .keys()
+        .await
+        .map_err(|e| NatsError::js(format!("listing bucket {bucket}"), e))?
+        .try_collect()
+        .await
+        .map_err(|e| NatsError::js(format!("listing bucket {bucket}"), e))?;
+    let mut entries = Vec::with_capacity(keys.len());
+    for key in keys {
+        let value = store
+            .get(key.as_str())
+            .await
+            .map_err(|e| NatsError::js(format!("reading {bucket}.{key}"), e))?;
+        entries.push((key, value));
+    }
+    Ok((store, entries))
+}
+
 /// Publishes output changes to JetStream.
 pub struct EgressSink {
     config: EgressConfig,
@@ -330,49 +378,22 @@ impl EgressSink {
             if info.state.last_sequence == 0 {
                 let _ = js.delete_stream(format!("KV_{bucket}")).await;
             }
-            let progress = match js.get_key_value(&bucket).await {
-                Ok(store) => store,
-                Err(_) => {
-                    // The bucket's stream as `create_key_value` makes it, created directly:
-                    // that call first reads account limits in a form older servers (2.9)
-                    // do not answer.
-                    js.get_or_create_stream(jetstream::stream::Config {
-                        name: format!("KV_{bucket}"),
-                        description: Some(
-                            "chainflow egress progress per output and writer".into(),
-                        ),
-                        subjects: vec![format!("$KV.{bucket}.>")],
-                        max_messages_per_subject: 1,
-                        storage: jetstream::stream::StorageType::File,
-                        allow_rollup: true,
-                        deny_delete: true,
-                        allow_direct: true,
-                        discard: jetstream::stream::DiscardPolicy::New,
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(|e| NatsError::js(format!("creating bucket {bucket}"), e))?;
-                    js.get_key_value(&bucket)
-                        .await
-                        .map_err(|e| NatsError::js(format!("opening bucket {bucket}"), e))?
+            // The processes of a cluster open their sinks at the same time and one may drop
+            // the bucket while another opens it: a failed open is tried again.
+            let mut attempt = 0;
+            let (progress, entries) = loop {
+                attempt += 1;
+                match open_progress(&js, &bucket).await {
+                    Ok(opened) => break opened,
+                    Err(e) if attempt >= 10 => return Err(e),
+                    Err(e) => {
+                        tracing::debug!(error = %e, attempt, "opening the progress bucket again");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
                 }
             };
-            let keys: Vec<String> = {
-                use futures_util::TryStreamExt;
-                progress
-                    .keys()
-                    .await
-                    .map_err(|e| NatsError::js(format!("listing bucket {bucket}"), e))?
-                    .try_collect()
-                    .await
-                    .map_err(|e| NatsError::js(format!("listing bucket {bucket}"), e))?
-            };
             let mut stored: BTreeMap<String, Vec<(Writer, Epoch)>> = BTreeMap::new();
-            for key in keys {
-                let value = progress
-                    .get(key.as_str())
-                    .await
-                    .map_err(|e| NatsError::js(format!("reading {bucket}.{key}"), e))?;
+            for (key, value) in entries {
                 let parsed = progress_entry(&key, value.as_deref());
                 let Some((output, writer, epoch)) = parsed else {
                     return Err(NatsError::Invalid(format!(

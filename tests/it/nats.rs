@@ -742,17 +742,7 @@ fn two_processes_follow_one_stream_and_each_writes_its_share() {
     let plog = dir.path().join("publish.log");
     let publisher = spawn(&names.publish_args(&anvil.ws_url()), &plog);
     let hosts = dir.path().join("hosts");
-    let lines: String = (0..2)
-        .map(|_| {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            format!("127.0.0.1:{port}\n")
-        })
-        .collect();
-    std::fs::write(&hosts, lines).unwrap();
+    crate::support::loopback_hosts(&hosts, 2);
     let logs: Vec<PathBuf> = (0..2)
         .map(|p| dir.path().join(format!("engine{p}.log")))
         .collect();

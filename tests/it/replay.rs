@@ -266,17 +266,7 @@ fn replay_processes(
     dir: &Path,
 ) -> Vec<(std::process::ExitStatus, String)> {
     let hosts = dir.join(format!("hosts-{}", pg.schema));
-    let lines: String = (0..processes)
-        .map(|_| {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            format!("127.0.0.1:{port}\n")
-        })
-        .collect();
-    std::fs::write(&hosts, lines).unwrap();
+    crate::support::loopback_hosts(&hosts, processes);
     let n = processes.to_string();
     let hostfile = hosts.display().to_string();
     let children: Vec<_> = (0..processes)

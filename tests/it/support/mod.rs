@@ -10,3 +10,18 @@ pub mod node_oracle;
 pub mod postgres;
 pub mod rows;
 pub mod taiko_node;
+
+/// Writes a timely hostfile of `processes` free loopback ports at `path`.
+pub fn loopback_hosts(path: &std::path::Path, processes: usize) {
+    let lines: String = (0..processes)
+        .map(|_| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            format!("127.0.0.1:{port}\n")
+        })
+        .collect();
+    std::fs::write(path, lines).unwrap();
+}
