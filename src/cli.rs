@@ -511,29 +511,36 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
     // With NATS ingress epochs are stream sequences: the run replays the stream from its
     // first message and every sink skips the epochs it holds.
     let ingress = config.nats.is_some();
-    for &writer in &local_writers {
+    for (i, &writer) in local_writers.iter().enumerate() {
+        // What holds for the whole database (its schema, the killed run's inserts, the
+        // epochs already used) is checked once, on the first writer's sink.
+        let first = i == 0;
         let mut set: Vec<Stateful> = Vec::new();
         if let Some(ch) = &config.sinks.clickhouse {
             let specs = specs_for("clickhouse", &ch.outputs);
             let mut ch = ch.clone();
             ch.writer = writer;
-            let client = ch.client();
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime
-                .block_on(migrate::check_schema(&client, &ch.database, &specs))
-                .with_context(|| {
-                    format!(
-                        "ClickHouse at {} is not ready (run `chainflow migrate`)",
-                        ch.url
-                    )
-                })?;
+            if first {
+                let client = ch.client();
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime
+                    .block_on(migrate::check_schema(&client, &ch.database, &specs))
+                    .with_context(|| {
+                        format!(
+                            "ClickHouse at {} is not ready (run `chainflow migrate`)",
+                            ch.url
+                        )
+                    })?;
+            }
             let sink = ClickHouseSink::open(ch.clone())?;
-            // An insert of a killed run may still be landing: read only once it has.
-            sink.settle(Duration::from_secs(30))?;
-            settings.start_epoch = settings.start_epoch.max(sink.next_epoch(&specs)?);
-            tracing::info!(url = %ch.url, database = %ch.database, "writing to ClickHouse");
+            if first {
+                // An insert of a killed run may still be landing: read only once it has.
+                sink.settle(Duration::from_secs(30))?;
+                settings.start_epoch = settings.start_epoch.max(sink.next_epoch(&specs)?);
+                tracing::info!(url = %ch.url, database = %ch.database, writers = local_writers.len(), "writing to ClickHouse");
+            }
             set.push(resumable(
                 sink,
                 specs,
@@ -552,7 +559,9 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
                     pg.redacted()
                 )
             })?;
-            settings.start_epoch = settings.start_epoch.max(sink.next_epoch()?);
+            if first {
+                settings.start_epoch = settings.start_epoch.max(sink.next_epoch()?);
+            }
             set.push(resumable(
                 sink,
                 specs,

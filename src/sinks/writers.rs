@@ -137,20 +137,23 @@ pub fn resume(output: &str, rows: &[(Writer, Epoch)], writer: Writer) -> Result<
 /// Finalized height per chain, as a progress row records it.
 pub type Finalized = BTreeMap<ChainId, u64>;
 
-/// Stored progress rows `(key, upper, finalized)` resolved for `writer`: per output, where
-/// it resumes (or, with [`Progress::uneven`] set, the lowest row and why it cannot resume)
-/// and the lowest finalized height per chain over every row of the output (a rebuild from
-/// there covers every writer). `table` names the rows in errors.
+/// Stored progress rows `(key, upper, finalized JSON)` resolved for `writer`: per output,
+/// where it resumes (or, with [`Progress::uneven`] set, the lowest row and why it cannot
+/// resume) and the lowest finalized height per chain over every row of the output (a
+/// rebuild from there covers every writer). `table` names the rows in errors.
 pub fn resolve(
     table: &str,
-    rows: Vec<(String, Epoch, Finalized)>,
+    rows: Vec<(String, Epoch, String)>,
     writer: Writer,
 ) -> Result<BTreeMap<String, Progress>, String> {
     let mut by_output: BTreeMap<String, Vec<(Writer, Epoch, Finalized)>> = BTreeMap::new();
-    for (key, upper, finalized) in rows {
+    for (key, upper, text) in rows {
         let Some((output, w)) = parse_key(&key) else {
             return Err(format!("{table} has an unreadable key '{key}'"));
         };
+        let finalized: Finalized = serde_json::from_str(&text).map_err(|e| {
+            format!("progress of '{key}' has an unreadable finalized map '{text}': {e}")
+        })?;
         by_output
             .entry(output.to_string())
             .or_default()
@@ -243,10 +246,11 @@ mod tests {
     #[test]
     fn resolved_progress_takes_the_writers_row_and_the_lowest_finalized_heights() {
         let f = |h: u64| BTreeMap::from([(1u64, h)]);
+        let text = |h: u64| format!("{{\"1\":{h}}}");
         let rows = vec![
-            ("blocks#0/2".to_string(), 10, f(100)),
-            ("blocks#1/2".to_string(), 12, f(90)),
-            ("days".to_string(), 5, f(80)),
+            ("blocks#0/2".to_string(), 10, text(100)),
+            ("blocks#1/2".to_string(), 12, text(90)),
+            ("days".to_string(), 5, text(80)),
         ];
         let got = resolve("chainflow_progress", rows.clone(), w(1, 2)).unwrap();
         assert_eq!(got["blocks"].upper_epoch, 12);
@@ -264,7 +268,7 @@ mod tests {
                 .is_some_and(|w| w.contains("restart with 2"))
         );
         let mut bad = rows;
-        bad.push(("blocks#9".to_string(), 1, f(1)));
+        bad.push(("blocks#9".to_string(), 1, text(1)));
         let err = resolve("chainflow_progress", bad, w(0, 2)).unwrap_err();
         assert!(err.contains("unreadable key 'blocks#9'"), "{err}");
     }

@@ -357,20 +357,10 @@ impl StoredState for ClickHouseSink {
             .rt
             .block_on(self.client.query(&sql).fetch_all::<ProgressRow>())
             .map_err(|e| fatal("*", format!("cannot read progress: {e}")))?;
-        let mut read = Vec::with_capacity(rows.len());
-        for row in rows {
-            let finalized: BTreeMap<ChainId, u64> =
-                serde_json::from_str(&row.finalized).map_err(|e| {
-                    fatal(
-                        "chainflow_progress",
-                        format!(
-                            "progress of '{}' has an unreadable finalized map '{}': {e}",
-                            row.output, row.finalized
-                        ),
-                    )
-                })?;
-            read.push((row.output, row.upper_epoch, finalized));
-        }
+        let read = rows
+            .into_iter()
+            .map(|row| (row.output, row.upper_epoch, row.finalized))
+            .collect();
         writers::resolve("chainflow_progress", read, self.config.writer)
             .map_err(|e| fatal("chainflow_progress", e))
     }

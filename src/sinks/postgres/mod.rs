@@ -421,19 +421,10 @@ impl StoredState for PostgresSink {
                 &[],
             )
             .map_err(|e| fatal("chainflow_progress", describe(&e)))?;
-        let mut read = Vec::with_capacity(rows.len());
-        for row in rows {
-            let output: String = row.get(0);
-            let upper: i64 = row.get(1);
-            let text: String = row.get(2);
-            let finalized: BTreeMap<ChainId, u64> = serde_json::from_str(&text).map_err(|e| {
-                fatal(
-                    "chainflow_progress",
-                    format!("progress of '{output}' has an unreadable finalized map '{text}': {e}"),
-                )
-            })?;
-            read.push((output, upper as u64, finalized));
-        }
+        let read = rows
+            .into_iter()
+            .map(|row| (row.get(0), row.get::<_, i64>(1) as u64, row.get(2)))
+            .collect();
         writers::resolve("chainflow_progress", read, self.config.writer)
             .map_err(|e| fatal("chainflow_progress", e))
     }
