@@ -134,23 +134,47 @@ fn cpu() -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
-/// One timed run: wall time and this process's CPU time during it.
+/// CPU time (user + system) of the local `nats-server` process, when one runs on this
+/// machine (the first `/proc/<pid>` whose `comm` is `nats-server`); `None` otherwise.
+fn server_cpu() -> Option<Duration> {
+    static PID: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    let pid = (*PID.get_or_init(|| {
+        std::fs::read_dir("/proc")
+            .ok()?
+            .flatten()
+            .find_map(|entry| {
+                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+                (comm.trim() == "nats-server").then_some(pid)
+            })
+    }))?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// One timed run: wall time, this process's CPU time during it and the local server's.
 #[derive(Clone, Copy)]
 struct Run {
     wall: Duration,
     cpu: Option<Duration>,
+    server: Option<Duration>,
 }
 
 impl Run {
-    fn start() -> (Instant, Option<Duration>) {
-        (Instant::now(), cpu())
+    fn start() -> (Instant, Option<Duration>, Option<Duration>) {
+        (Instant::now(), cpu(), server_cpu())
     }
 
-    fn since((started, cpu_before): (Instant, Option<Duration>)) -> Run {
+    fn since(
+        (started, cpu_before, server_before): (Instant, Option<Duration>, Option<Duration>),
+    ) -> Run {
         let wall = started.elapsed();
         Run {
             wall,
             cpu: cpu().zip(cpu_before).map(|(a, b)| a - b),
+            server: server_cpu().zip(server_before).map(|(a, b)| a - b),
         }
     }
 
@@ -1097,9 +1121,9 @@ fn print_ratios(ratios: &[(&str, f64)], costs: &[(&str, f64)], runs: u64) {
 fn print_table(measured: &[Measured]) {
     println!();
     println!(
-        "| section | path | messages | MiB | wall | msgs/s | MiB/s | ratio to anchor | client CPU | CPU/msg |"
+        "| section | path | messages | MiB | wall | msgs/s | MiB/s | ratio to anchor | client CPU | CPU/msg | server CPU/msg |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for m in measured {
         let wall = m.run.wall.as_secs_f64();
         let ratio = m.anchor.map_or("-".into(), |a| {
@@ -1112,8 +1136,11 @@ fn print_table(measured: &[Measured]) {
             ),
             None => ("-".into(), "-".into()),
         };
+        let server = m.run.server.map_or("-".into(), |c| {
+            format!("{:.1} µs", c.as_secs_f64() * 1e6 / m.messages as f64)
+        });
         println!(
-            "| {} | {} | {} | {:.1} | {:.2?} | {:.0} | {:.1} | {ratio} | {cpu} | {per_msg} |",
+            "| {} | {} | {} | {:.1} | {:.2?} | {:.0} | {:.1} | {ratio} | {cpu} | {per_msg} | {server} |",
             m.section,
             m.path,
             m.messages,

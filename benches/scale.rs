@@ -8,9 +8,13 @@
 //!
 //! - **workers**: `engine::run_writers` with `gas_fees` over pre-generated devnet events (not
 //!   timed) and, as `run` and `replay` write, a sink per worker that drops its share of the
-//!   batches, on 1 and 2 worker threads, at 100 and 1000 blocks per
-//!   epoch; best of two. The 1-worker run is the anchor; the goal for 2 is >= 1.8x. The feeder
-//!   and the sink thread share the machine's cores with the workers.
+//!   batches, on 1 and 2 worker threads, at 100 and 1000 blocks per epoch. Every run is a
+//!   fresh process of this bench (`BENCH_SCALE_CHILD`) that generates the events itself, so
+//!   no run inherits another's heap (in one process, runs over clones of the same events
+//!   varied by up to 40% with the state of the allocator); 1 and 2 workers take turns,
+//!   `BENCH_SCALE_ROUNDS` times (default 3; 1 without `--bench`), and the best of each is
+//!   reported with every run's time. The 1-worker run is the anchor; the goal for 2 is
+//!   >= 1.8x. The feeder and the sink threads share the machine's cores with the workers.
 //! - **processes**: the binary, `chainflow run --fast --quiet --max-blocks N
 //!   --blocks-per-epoch 100`, as one process and as two (`-n 2 -p I -h hosts`, loopback), wall
 //!   time from spawn to the last exit. Every process generates the whole devnet itself.
@@ -71,32 +75,70 @@ fn run_workers(events: Vec<SourceEvent>, workers: usize, per_epoch: usize) -> Du
     started.elapsed()
 }
 
-fn workers_section(blocks: u64, txs: u32) {
+/// The child's side of a workers measurement (`BENCH_SCALE_CHILD=<workers>,<blocks per
+/// epoch>`): generates the devnet events (not timed), runs them once and prints the wall time
+/// in nanoseconds.
+fn workers_child(spec: &str, blocks: u64, txs: u32) {
+    let mut parts = spec.split(',').map(|p| p.parse::<usize>().unwrap());
+    let (workers, per_epoch) = (parts.next().unwrap(), parts.next().unwrap());
+    let wall = run_workers(generate(blocks, txs), workers, per_epoch);
+    println!("{}", wall.as_nanos());
+}
+
+/// One workers measurement in a fresh process of this bench (see [`workers_child`]).
+fn workers_run(blocks: u64, txs: u32, workers: usize, per_epoch: usize) -> Duration {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .arg("--bench")
+        .env("BENCH_SCALE_CHILD", format!("{workers},{per_epoch}"))
+        .env("BENCH_SCALE_BLOCKS", blocks.to_string())
+        .env("BENCH_TXS", txs.to_string())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "a workers run failed: {}", out.status);
+    let nanos: u64 = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    Duration::from_nanos(nanos)
+}
+
+fn workers_section(blocks: u64, txs: u32, rounds: u64) {
     let events = generate(blocks, txs);
     let total_txs: usize = events
         .iter()
         .flat_map(|e| e.event.new_blocks())
         .map(|b| b.transactions.len())
         .sum();
+    let n_events = events.len();
+    drop(events);
     println!(
-        "scale bench, workers: {} devnet events, {total_txs} transactions (generated, not timed); best of 2",
-        events.len()
+        "scale bench, workers: {n_events} devnet events, {total_txs} transactions (generated in each run's own process, not timed); 1 and 2 workers take turns, best of {rounds}"
     );
     println!();
-    println!("| blocks/epoch | workers | wall | tx/s | speed-up over 1 worker |");
-    println!("|---:|---:|---:|---:|---:|");
+    println!("| blocks/epoch | workers | wall (best) | all runs | tx/s | speed-up over 1 worker |");
+    println!("|---:|---:|---:|---|---:|---:|");
     for per_epoch in [100usize, 1_000] {
-        let mut anchor = None;
-        for workers in [1usize, 2] {
-            let wall = (0..2)
-                .map(|_| run_workers(events.clone(), workers, per_epoch))
-                .min()
-                .unwrap();
-            let base = *anchor.get_or_insert(wall);
-            let speedup = base.as_secs_f64() / wall.as_secs_f64();
+        let mut walls: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+        for _ in 0..rounds {
+            for (i, workers) in [1usize, 2].into_iter().enumerate() {
+                walls[i].push(workers_run(blocks, txs, workers, per_epoch));
+            }
+        }
+        let best = |w: &[Duration]| w.iter().copied().min().unwrap();
+        let base = best(&walls[0]);
+        for (i, workers) in [1usize, 2].into_iter().enumerate() {
+            let wall = best(&walls[i]);
+            let all: Vec<String> = walls[i]
+                .iter()
+                .map(|w| format!("{:.0}", w.as_secs_f64() * 1e3))
+                .collect();
             println!(
-                "| {per_epoch} | {workers} | {wall:.2?} | {:.2}M | {speedup:.2}x{} |",
+                "| {per_epoch} | {workers} | {wall:.2?} | {} ms | {:.2}M | {:.2}x{} |",
+                all.join(", "),
                 total_txs as f64 / wall.as_secs_f64() / 1e6,
+                base.as_secs_f64() / wall.as_secs_f64(),
                 if workers == 2 { "  [goal >= 1.8x]" } else { "" }
             );
         }
@@ -273,9 +315,13 @@ fn main() {
     let blocks = env_or("BENCH_SCALE_BLOCKS", if full { 20_000 } else { 2_000 });
     let mem_blocks = env_or("BENCH_MEM_BLOCKS", if full { 1_000_000 } else { 20_000 });
     let txs = env_or("BENCH_TXS", 200) as u32;
+    if let Ok(spec) = std::env::var("BENCH_SCALE_CHILD") {
+        return workers_child(&spec, blocks, txs);
+    }
+    let rounds = env_or("BENCH_SCALE_ROUNDS", if full { 3 } else { 1 });
     let only = std::env::var("BENCH_SCALE_ONLY").unwrap_or_default();
     if only.is_empty() || only == "workers" {
-        workers_section(blocks, txs);
+        workers_section(blocks, txs, rounds);
     }
     if only.is_empty() || only == "processes" {
         processes_section(blocks, txs);

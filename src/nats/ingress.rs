@@ -3,10 +3,10 @@
 //! ```text
 //!  stream CHAINFLOW_EVENTS ─► durable pull consumer (recreated at start from the stream's
 //!        │                    first message: the dataflow state is rebuilt by replay)
-//!        ▼ puller thread: stream order, redeliveries recognised by sequence, pending (unacked)
-//!        ▼ decoder thread: decode (wire.rs) ─► ChainView::check ─► SourceEvent, epoch = seq
+//!        ▼ puller thread: stream order, redeliveries recognised by sequence, pending (unacked),
+//!        │   then decode (wire.rs) ─► ChainView::check ─► SourceEvent, epoch = seq
 //!        │   └─ bad ─► chainflow.deadletter.events (reason, original bytes), acked after
-//!        ▼ bounded channel ─► NatsSource (the iterator the engine reads)
+//!        ▼ bounded hand-off queue (handoff.rs) ─► NatsSource (the iterator the engine reads)
 //!  acker thread: one cumulative ack (AckPolicy::All) for the oldest run of messages whose
 //!                epoch the sinks have committed (RunControl::durable) or that are dead letters
 //! ```
@@ -30,16 +30,16 @@
 //! revert retracts exactly the blocks at the top (same hashes, same bodies). An event that
 //! does not is dead-lettered: applying it would corrupt every derived output.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer};
-use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError};
 use futures_util::StreamExt;
 
+use super::handoff;
 use super::wire::{ChainEventV1, digest_of};
 use super::{HEADER_REASON, HEADER_SEQUENCE, HEADER_SUBJECT, NatsConfig, NatsError};
 use crate::model::{B256, ChainEvent, ChainId, Epoch};
@@ -204,7 +204,9 @@ pub struct IngressStats {
 /// The engine's source over JetStream: an iterator of [`SourceEvent`]s whose epoch is the
 /// stream sequence.
 pub struct NatsSource {
-    events: Receiver<Result<SourceEvent, SourceError>>,
+    events: handoff::Receiver<Result<SourceEvent, SourceError>>,
+    /// Events taken off the queue and not handed out yet.
+    ready: VecDeque<Result<SourceEvent, SourceError>>,
     shutdown: Arc<AtomicBool>,
 }
 
@@ -215,16 +217,21 @@ impl Iterator for NatsSource {
             if self.shutdown.load(Ordering::Relaxed) {
                 return None;
             }
-            match self.events.recv_timeout(Duration::from_millis(100)) {
-                Ok(item) => return Some(item),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return None,
+            if let Some(item) = self.ready.pop_front() {
+                return Some(item);
+            }
+            match self
+                .events
+                .recv_all(&mut self.ready, Duration::from_millis(100))
+            {
+                Ok(()) | Err(handoff::RecvError::Timeout) => {}
+                Err(handoff::RecvError::Closed) => return None,
             }
         }
     }
 }
 
-/// Owns the puller, decoder and acker threads; [`Ingress::finish`] acks what the sinks committed
+/// Owns the puller and acker threads; [`Ingress::finish`] acks what the sinks committed
 /// last and stops them.
 pub struct Ingress {
     rt: Arc<tokio::runtime::Runtime>,
@@ -259,8 +266,7 @@ impl Ingress {
         let stats = Arc::new(IngressStats::default());
         let pending: Pending = Arc::new(Mutex::new(BTreeMap::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = crossbeam_channel::bounded(256);
-        let (pulled_tx, pulled_rx) = crossbeam_channel::bounded(64);
+        let (tx, rx) = handoff::bounded(256);
         let puller = {
             let ctx = PullCtx {
                 rt: Arc::clone(&rt),
@@ -269,28 +275,21 @@ impl Ingress {
                 stats: Arc::clone(&stats),
                 stop: Arc::clone(&stop),
                 shutdown: Arc::clone(&shutdown),
-                out: pulled_tx,
+                decoder: Decoder {
+                    prefix: config.subject_prefix.clone(),
+                    rt: Arc::clone(&rt),
+                    js,
+                    pending: Arc::clone(&pending),
+                    stats: Arc::clone(&stats),
+                    stop: Arc::clone(&stop),
+                    shutdown: Arc::clone(&shutdown),
+                    view: ChainView::new(),
+                    out: tx,
+                },
             };
             std::thread::Builder::new()
                 .name("chainflow-nats-in".into())
                 .spawn(move || pull(ctx))
-                .map_err(|e| NatsError::js("spawn", e))?
-        };
-        let decoder = {
-            let ctx = DecodeCtx {
-                prefix: config.subject_prefix.clone(),
-                rt: Arc::clone(&rt),
-                js,
-                pending: Arc::clone(&pending),
-                stats: Arc::clone(&stats),
-                stop: Arc::clone(&stop),
-                shutdown: Arc::clone(&shutdown),
-                input: pulled_rx,
-                out: tx,
-            };
-            std::thread::Builder::new()
-                .name("chainflow-nats-decode".into())
-                .spawn(move || decode(ctx))
                 .map_err(|e| NatsError::js("spawn", e))?
         };
         let acker = {
@@ -332,12 +331,13 @@ impl Ingress {
                 pending,
                 durable,
                 stop,
-                threads: vec![puller, decoder, acker],
+                threads: vec![puller, acker],
                 stats,
                 first_epoch: first,
             },
             NatsSource {
                 events: rx,
+                ready: VecDeque::new(),
                 shutdown,
             },
         ))
@@ -439,17 +439,6 @@ async fn open(
     Ok((client, js, consumer, first))
 }
 
-/// A message pulled and waiting for the decoder, or the reason pulling stopped.
-enum Pulled {
-    Message {
-        seq: u64,
-        subject: String,
-        content_type: Option<String>,
-        payload: bytes::Bytes,
-    },
-    Failed(String),
-}
-
 struct PullCtx {
     rt: Arc<tokio::runtime::Runtime>,
     consumer: consumer::PullConsumer,
@@ -457,10 +446,14 @@ struct PullCtx {
     stats: Arc<IngressStats>,
     stop: Arc<AtomicBool>,
     shutdown: Arc<AtomicBool>,
-    out: crossbeam_channel::Sender<Pulled>,
+    decoder: Decoder,
 }
 
-struct DecodeCtx {
+/// Decodes and validates each pulled message in stream order, on the puller's thread (the
+/// bytes are still in its cache, and no hand-over between threads costs a wake-up per
+/// message); a good one becomes a [`SourceEvent`] (and ready to ack once committed), a bad
+/// one a dead letter.
+struct Decoder {
     prefix: String,
     rt: Arc<tokio::runtime::Runtime>,
     js: jetstream::Context,
@@ -468,23 +461,13 @@ struct DecodeCtx {
     stats: Arc<IngressStats>,
     stop: Arc<AtomicBool>,
     shutdown: Arc<AtomicBool>,
-    input: Receiver<Pulled>,
-    out: crossbeam_channel::Sender<Result<SourceEvent, SourceError>>,
-}
-
-fn fail(out: &crossbeam_channel::Sender<Result<SourceEvent, SourceError>>, reason: String) {
-    let _ = out.send(Err(SourceError::Rpc {
-        chain_id: 0,
-        url: "nats".into(),
-        method: "consume".into(),
-        reason,
-        retryable: false,
-    }));
+    view: ChainView,
+    out: handoff::Sender<Result<SourceEvent, SourceError>>,
 }
 
 /// Sends `item`, waiting while the receiver is full; `false` when stopped or disconnected.
 fn send<T>(
-    out: &crossbeam_channel::Sender<T>,
+    out: &handoff::Sender<T>,
     mut item: T,
     stop: &AtomicBool,
     shutdown: &AtomicBool,
@@ -492,28 +475,24 @@ fn send<T>(
     loop {
         match out.send_timeout(item, Duration::from_millis(100)) {
             Ok(()) => return true,
-            Err(SendTimeoutError::Timeout(back)) => {
+            Err(handoff::SendError::Full(back)) => {
                 if stop.load(Ordering::Relaxed) || shutdown.load(Ordering::Relaxed) {
                     return false;
                 }
                 item = back;
             }
-            Err(SendTimeoutError::Disconnected(_)) => return false,
+            Err(handoff::SendError::Closed(_)) => return false,
         }
     }
 }
 
 /// The puller: takes messages off the consumer in stream order, registers each one as
-/// pending (not yet ready to ack) and hands it to the decoder. Redeliveries are recognised
-/// here by sequence. Decoding runs on its own thread so pulling and decoding overlap.
-fn pull(ctx: PullCtx) {
+/// pending (not yet ready to ack) and decodes it. Redeliveries are recognised here by
+/// sequence.
+fn pull(mut ctx: PullCtx) {
     let mut messages = match ctx.rt.block_on(ctx.consumer.messages()) {
         Ok(m) => m,
-        Err(e) => {
-            let failed = Pulled::Failed(format!("cannot pull messages: {e}"));
-            send(&ctx.out, failed, &ctx.stop, &ctx.shutdown);
-            return;
-        }
+        Err(e) => return ctx.decoder.fail(format!("cannot pull messages: {e}")),
     };
     let mut taken = 0u64;
     loop {
@@ -526,9 +505,9 @@ fn pull(ctx: PullCtx) {
         let message = match next {
             Err(_) => continue,
             Ok(None) => {
-                let failed = Pulled::Failed("the consumer's message stream ended".into());
-                send(&ctx.out, failed, &ctx.stop, &ctx.shutdown);
-                return;
+                return ctx
+                    .decoder
+                    .fail("the consumer's message stream ended".into());
             }
             Ok(Some(Err(e))) => {
                 tracing::warn!(error = %e, "pulling from NATS failed; retrying");
@@ -574,43 +553,41 @@ fn pull(ctx: PullCtx) {
             .headers
             .as_ref()
             .and_then(|h| h.get("Content-Type"))
-            .map(|v| v.as_str().to_string());
-        let pulled = Pulled::Message {
-            seq,
-            subject: message.subject.to_string(),
-            content_type,
-            payload: message.payload.clone(),
-        };
-        if !send(&ctx.out, pulled, &ctx.stop, &ctx.shutdown) {
+            .map(|v| v.as_str());
+        if !ctx
+            .decoder
+            .take(seq, &message.subject, content_type, &message.payload)
+        {
             return;
         }
     }
 }
 
-/// The decoder: decodes and validates each pulled message in stream order; a good one
-/// becomes a [`SourceEvent`] (and ready to ack once committed), a bad one a dead letter.
-fn decode(ctx: DecodeCtx) {
-    let mut view = ChainView::new();
-    loop {
-        if ctx.stop.load(Ordering::Relaxed) || ctx.shutdown.load(Ordering::Relaxed) {
-            return;
-        }
-        let (seq, subject, content_type, payload) =
-            match ctx.input.recv_timeout(Duration::from_millis(100)) {
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => return,
-                Ok(Pulled::Failed(reason)) => return fail(&ctx.out, reason),
-                Ok(Pulled::Message {
-                    seq,
-                    subject,
-                    content_type,
-                    payload,
-                }) => (seq, subject, content_type, payload),
-            };
-        let decoded = ChainEventV1::decode_digested(content_type.as_deref(), &payload)
+impl Decoder {
+    /// Ends the source with `reason`.
+    fn fail(&self, reason: String) {
+        let _ = self.out.send(Err(SourceError::Rpc {
+            chain_id: 0,
+            url: "nats".into(),
+            method: "consume".into(),
+            reason,
+            retryable: false,
+        }));
+    }
+
+    /// Decodes message `seq` and hands the event on, or dead-letters it; `false` when the
+    /// source is stopped or failed.
+    fn take(
+        &mut self,
+        seq: u64,
+        subject: &str,
+        content_type: Option<&str>,
+        payload: &bytes::Bytes,
+    ) -> bool {
+        let decoded = ChainEventV1::decode_digested(content_type, payload)
             .map_err(|e| e.to_string())
             .and_then(|d| {
-                let expected = super::events_subject(&ctx.prefix, d.event.chain_id);
+                let expected = super::events_subject(&self.prefix, d.event.chain_id);
                 if subject != expected {
                     return Err(format!(
                         "an event of chain {} on subject {subject} (expected {expected})",
@@ -619,6 +596,7 @@ fn decode(ctx: DecodeCtx) {
                 }
                 Ok(d)
             });
+        let view = &mut self.view;
         let event = decoded.and_then(|d| {
             let chain = d.event.chain_id;
             let finalized = d.event.finalized;
@@ -629,17 +607,15 @@ fn decode(ctx: DecodeCtx) {
         });
         match event {
             Ok((chain, finalized, event)) => {
-                mark(&ctx.pending, seq, State::Epoch);
-                ctx.stats.events.fetch_add(1, Ordering::Relaxed);
+                mark(&self.pending, seq, State::Epoch);
+                self.stats.events.fetch_add(1, Ordering::Relaxed);
                 let item = Ok(SourceEvent {
                     event,
                     finalized: finalized.map(|f| (chain, f)),
                     caught_up: true,
                     epoch: Some(seq),
                 });
-                if !send(&ctx.out, item, &ctx.stop, &ctx.shutdown) {
-                    return;
-                }
+                send(&self.out, item, &self.stop, &self.shutdown)
             }
             Err(reason) => {
                 tracing::warn!(seq, %subject, %reason, "dead-lettering an ingress message");
@@ -650,27 +626,26 @@ fn decode(ctx: DecodeCtx) {
                 );
                 headers.insert(HEADER_REASON, one_line(&reason).as_str());
                 headers.insert(HEADER_SEQUENCE, seq.to_string().as_str());
-                headers.insert(HEADER_SUBJECT, subject.as_str());
-                if let Some(ct) = &content_type {
-                    headers.insert("Content-Type", ct.as_str());
+                headers.insert(HEADER_SUBJECT, subject);
+                if let Some(ct) = content_type {
+                    headers.insert("Content-Type", ct);
                 }
-                let published = ctx.rt.block_on(super::publish_acked(
-                    &ctx.js,
-                    &super::deadletter_subject(&ctx.prefix),
+                let published = self.rt.block_on(super::publish_acked(
+                    &self.js,
+                    &super::deadletter_subject(&self.prefix),
                     headers,
-                    payload,
+                    payload.clone(),
                     20,
                 ));
                 if let Err(e) = published {
-                    return fail(
-                        &ctx.out,
-                        format!("cannot dead-letter message {seq} ({reason}): {e}"),
-                    );
+                    self.fail(format!("cannot dead-letter message {seq} ({reason}): {e}"));
+                    return false;
                 }
-                ctx.stats.dead_letters.fetch_add(1, Ordering::Relaxed);
+                self.stats.dead_letters.fetch_add(1, Ordering::Relaxed);
                 // The acker acks it in stream order: a cumulative ack of it now would
                 // also ack the epochs before it that the sinks have not committed yet.
-                mark(&ctx.pending, seq, State::DeadLettered);
+                mark(&self.pending, seq, State::DeadLettered);
+                true
             }
         }
     }

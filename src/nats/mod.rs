@@ -16,10 +16,12 @@
 //! - [`codec`]: the hand-written bincode reader of a block behind `wire`'s fast decode.
 //! - [`publish`]: the extractor (`chainflow publish-heads`), resumable from the stream itself.
 //! - [`ingress`]: the engine's source: deterministic epochs, acks after commit, dead letters.
+//! - [`handoff`]: the bounded queue that hands decoded events to the engine without spinning.
 //! - [`egress`]: the sink of output changes.
 
 pub mod codec;
 pub mod egress;
+pub mod handoff;
 pub mod ingress;
 pub mod publish;
 pub mod wire;
