@@ -15,6 +15,9 @@
 //!   `BENCH_SCALE_ROUNDS` times (default 3; 1 without `--bench`), and the best of each is
 //!   reported with every run's time. The 1-worker run is the anchor; the goal for 2 is
 //!   >= 1.8x. The feeder and the sink threads share the machine's cores with the workers.
+//!   A second table repeats it with `MIMALLOC_PURGE_DELAY=-1`: blocks are allocated by the
+//!   feeder and freed by the workers, and pages mimalloc returns to the OS (after 1 s by
+//!   default) fault back in when reused; that costs 2 workers more than 1.
 //! - **processes**: the binary, `chainflow run --fast --quiet --max-blocks N
 //!   --blocks-per-epoch 100`, as one process and as two (`-n 2 -p I -h hosts`, loopback), wall
 //!   time from spawn to the last exit. Every process generates the whole devnet itself.
@@ -86,8 +89,17 @@ fn workers_child(spec: &str, blocks: u64, txs: u32) {
 }
 
 /// One workers measurement in a fresh process of this bench (see [`workers_child`]).
-fn workers_run(blocks: u64, txs: u32, workers: usize, per_epoch: usize) -> Duration {
-    let out = Command::new(std::env::current_exe().unwrap())
+fn workers_run(
+    blocks: u64,
+    txs: u32,
+    (workers, per_epoch): (usize, usize),
+    purge_delay: Option<&str>,
+) -> Duration {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    if let Some(delay) = purge_delay {
+        command.env("MIMALLOC_PURGE_DELAY", delay);
+    }
+    let out = command
         .arg("--bench")
         .env("BENCH_SCALE_CHILD", format!("{workers},{per_epoch}"))
         .env("BENCH_SCALE_BLOCKS", blocks.to_string())
@@ -105,6 +117,13 @@ fn workers_run(blocks: u64, txs: u32, workers: usize, per_epoch: usize) -> Durat
 }
 
 fn workers_section(blocks: u64, txs: u32, rounds: u64) {
+    // The allocator as the binary has it (mimalloc's default purge delay of 1 s, unless the
+    // environment sets one), then with freed memory never returned to the OS.
+    workers_table(blocks, txs, rounds, None);
+    workers_table(blocks, txs, rounds, Some("-1"));
+}
+
+fn workers_table(blocks: u64, txs: u32, rounds: u64, purge_delay: Option<&str>) {
     let events = generate(blocks, txs);
     let total_txs: usize = events
         .iter()
@@ -114,7 +133,11 @@ fn workers_section(blocks: u64, txs: u32, rounds: u64) {
     let n_events = events.len();
     drop(events);
     println!(
-        "scale bench, workers: {n_events} devnet events, {total_txs} transactions (generated in each run's own process, not timed); 1 and 2 workers take turns, best of {rounds}"
+        "scale bench, workers: {n_events} devnet events, {total_txs} transactions (generated in each run's own process, not timed); 1 and 2 workers take turns, best of {rounds}; MIMALLOC_PURGE_DELAY={}",
+        purge_delay.map_or_else(
+            || std::env::var("MIMALLOC_PURGE_DELAY").unwrap_or_else(|_| "(unset: 1000 ms)".into()),
+            str::to_string
+        )
     );
     println!();
     println!("| blocks/epoch | workers | wall (best) | all runs | tx/s | speed-up over 1 worker |");
@@ -123,7 +146,7 @@ fn workers_section(blocks: u64, txs: u32, rounds: u64) {
         let mut walls: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
         for _ in 0..rounds {
             for (i, workers) in [1usize, 2].into_iter().enumerate() {
-                walls[i].push(workers_run(blocks, txs, workers, per_epoch));
+                walls[i].push(workers_run(blocks, txs, (workers, per_epoch), purge_delay));
             }
         }
         let best = |w: &[Duration]| w.iter().copied().min().unwrap();
