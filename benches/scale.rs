@@ -13,8 +13,8 @@
 //!   no run inherits another's heap (in one process, runs over clones of the same events
 //!   varied by up to 40% with the state of the allocator); 1 and 2 workers take turns,
 //!   `BENCH_SCALE_ROUNDS` times (default 3; 1 without `--bench`), and the best of each is
-//!   reported with every run's time. The 1-worker run is the anchor; the goal for 2 is
-//!   >= 1.8x. The feeder and the sink threads share the machine's cores with the workers.
+//!   reported with every run's time. The 1-worker run is the anchor; the goal for 2 is at
+//!   least 1.8x. The feeder and the sink threads share the machine's cores with the workers.
 //!   A second table repeats it with `MIMALLOC_PURGE_DELAY=-1`: blocks are allocated by the
 //!   feeder and freed by the workers, and pages mimalloc returns to the OS (after 1 s by
 //!   default) fault back in when reused; that costs 2 workers more than 1.
