@@ -80,13 +80,23 @@ fn run_workers(events: Vec<SourceEvent>, workers: usize, per_epoch: usize) -> Du
 
 /// The child's side of a workers measurement (`BENCH_SCALE_CHILD=<workers>,<blocks per
 /// epoch>`): generates the devnet events (not timed), runs them once and prints the wall time
-/// in nanoseconds.
+/// in nanoseconds, the number of events and of transactions.
 fn workers_child(spec: &str, blocks: u64, txs: u32) {
     let mut parts = spec.split(',').map(|p| p.parse::<usize>().unwrap());
     let (workers, per_epoch) = (parts.next().unwrap(), parts.next().unwrap());
-    let wall = run_workers(generate(blocks, txs), workers, per_epoch);
-    println!("{}", wall.as_nanos());
+    let events = generate(blocks, txs);
+    let total_txs: usize = events
+        .iter()
+        .flat_map(|e| e.event.new_blocks())
+        .map(|b| b.transactions.len())
+        .sum();
+    let n_events = events.len();
+    let wall = run_workers(events, workers, per_epoch);
+    println!("{} {n_events} {total_txs}", wall.as_nanos());
 }
+
+/// What one measurement reports: wall time, devnet events and their transactions.
+type Measured = (Duration, usize, usize);
 
 /// One workers measurement in a fresh process of this bench (see [`workers_child`]).
 fn workers_run(
@@ -94,7 +104,7 @@ fn workers_run(
     txs: u32,
     (workers, per_epoch): (usize, usize),
     purge_delay: Option<&str>,
-) -> Duration {
+) -> Measured {
     let mut command = Command::new(std::env::current_exe().unwrap());
     if let Some(delay) = purge_delay {
         command.env("MIMALLOC_PURGE_DELAY", delay);
@@ -108,12 +118,14 @@ fn workers_run(
         .output()
         .unwrap();
     assert!(out.status.success(), "a workers run failed: {}", out.status);
-    let nanos: u64 = String::from_utf8(out.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    Duration::from_nanos(nanos)
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().unwrap());
+    let mut next = || fields.next().unwrap();
+    (
+        Duration::from_nanos(next()),
+        next() as usize,
+        next() as usize,
+    )
 }
 
 fn workers_section(blocks: u64, txs: u32, rounds: u64) {
@@ -124,14 +136,21 @@ fn workers_section(blocks: u64, txs: u32, rounds: u64) {
 }
 
 fn workers_table(blocks: u64, txs: u32, rounds: u64, purge_delay: Option<&str>) {
-    let events = generate(blocks, txs);
-    let total_txs: usize = events
-        .iter()
-        .flat_map(|e| e.event.new_blocks())
-        .map(|b| b.transactions.len())
-        .sum();
-    let n_events = events.len();
-    drop(events);
+    let mut tables = Vec::new();
+    // Every child generates the same events: the counts of the last one.
+    let (mut n_events, mut total_txs) = (0, 0);
+    for per_epoch in [100usize, 1_000] {
+        let mut walls: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+        for _ in 0..rounds {
+            for (i, workers) in [1usize, 2].into_iter().enumerate() {
+                let (wall, events, txs_seen) =
+                    workers_run(blocks, txs, (workers, per_epoch), purge_delay);
+                walls[i].push(wall);
+                (n_events, total_txs) = (events, txs_seen);
+            }
+        }
+        tables.push((per_epoch, walls));
+    }
     println!(
         "scale bench, workers: {n_events} devnet events, {total_txs} transactions (generated in each run's own process, not timed); 1 and 2 workers take turns, best of {rounds}; MIMALLOC_PURGE_DELAY={}",
         purge_delay.map_or_else(
@@ -142,13 +161,7 @@ fn workers_table(blocks: u64, txs: u32, rounds: u64, purge_delay: Option<&str>) 
     println!();
     println!("| blocks/epoch | workers | wall (best) | all runs | tx/s | speed-up over 1 worker |");
     println!("|---:|---:|---:|---|---:|---:|");
-    for per_epoch in [100usize, 1_000] {
-        let mut walls: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
-        for _ in 0..rounds {
-            for (i, workers) in [1usize, 2].into_iter().enumerate() {
-                walls[i].push(workers_run(blocks, txs, (workers, per_epoch), purge_delay));
-            }
-        }
+    for (per_epoch, walls) in tables {
         let best = |w: &[Duration]| w.iter().copied().min().unwrap();
         let base = best(&walls[0]);
         for (i, workers) in [1usize, 2].into_iter().enumerate() {

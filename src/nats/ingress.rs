@@ -269,12 +269,7 @@ impl Ingress {
         let (tx, rx) = handoff::bounded(256);
         let puller = {
             let ctx = PullCtx {
-                rt: Arc::clone(&rt),
                 consumer,
-                pending: Arc::clone(&pending),
-                stats: Arc::clone(&stats),
-                stop: Arc::clone(&stop),
-                shutdown: Arc::clone(&shutdown),
                 decoder: Decoder {
                     prefix: config.subject_prefix.clone(),
                     rt: Arc::clone(&rt),
@@ -439,13 +434,9 @@ async fn open(
     Ok((client, js, consumer, first))
 }
 
+/// The puller's state: the consumer, and the decoder that owns everything else it uses.
 struct PullCtx {
-    rt: Arc<tokio::runtime::Runtime>,
     consumer: consumer::PullConsumer,
-    pending: Pending,
-    stats: Arc<IngressStats>,
-    stop: Arc<AtomicBool>,
-    shutdown: Arc<AtomicBool>,
     decoder: Decoder,
 }
 
@@ -490,16 +481,17 @@ fn send<T>(
 /// pending (not yet ready to ack) and decodes it. Redeliveries are recognised here by
 /// sequence.
 fn pull(mut ctx: PullCtx) {
-    let mut messages = match ctx.rt.block_on(ctx.consumer.messages()) {
+    let mut messages = match ctx.decoder.rt.block_on(ctx.consumer.messages()) {
         Ok(m) => m,
         Err(e) => return ctx.decoder.fail(format!("cannot pull messages: {e}")),
     };
     let mut taken = 0u64;
     loop {
-        if ctx.stop.load(Ordering::Relaxed) || ctx.shutdown.load(Ordering::Relaxed) {
+        if ctx.decoder.stop.load(Ordering::Relaxed) || ctx.decoder.shutdown.load(Ordering::Relaxed)
+        {
             return;
         }
-        let next = ctx.rt.block_on(async {
+        let next = ctx.decoder.rt.block_on(async {
             tokio::time::timeout(Duration::from_millis(200), messages.next()).await
         });
         let message = match next {
@@ -527,19 +519,27 @@ fn pull(mut ctx: PullCtx) {
         };
         if seq <= taken {
             // Redelivered after the ack wait: the newest reply subject acks it.
-            ctx.stats.redelivered.fetch_add(1, Ordering::Relaxed);
+            ctx.decoder
+                .stats
+                .redelivered
+                .fetch_add(1, Ordering::Relaxed);
             let waiting = {
-                let mut p = ctx.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut p = ctx
+                    .decoder
+                    .pending
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
                 p.get_mut(&seq).map(|slot| slot.reply = reply).is_some()
             };
             if !waiting {
                 // Committed (or dead-lettered) and acked, but the ack was lost: ack again.
-                let _ = ctx.rt.block_on(message.ack());
+                let _ = ctx.decoder.rt.block_on(message.ack());
             }
             continue;
         }
         taken = seq;
-        ctx.pending
+        ctx.decoder
+            .pending
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(
