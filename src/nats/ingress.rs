@@ -37,7 +37,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 
 use super::handoff;
 use super::wire::{ChainEventV1, digest_of};
@@ -491,9 +491,18 @@ fn pull(mut ctx: PullCtx) {
         {
             return;
         }
-        let next = ctx.decoder.rt.block_on(async {
-            tokio::time::timeout(Duration::from_millis(200), messages.next()).await
-        });
+        // A message already pulled is taken without a timer or a trip through the runtime's
+        // scheduler; only an empty queue waits (at most 200 ms, to look at the flags).
+        let ready = {
+            let _runtime = ctx.decoder.rt.enter();
+            messages.next().now_or_never()
+        };
+        let next = match ready {
+            Some(next) => Ok(next),
+            None => ctx.decoder.rt.block_on(async {
+                tokio::time::timeout(Duration::from_millis(200), messages.next()).await
+            }),
+        };
         let message = match next {
             Err(_) => continue,
             Ok(None) => {
