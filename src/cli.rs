@@ -63,7 +63,9 @@ pub enum Command {
     /// Replay the blocks FROM..=TO of a node through the dataflows into the configured sinks,
     /// in batches (one epoch per batch); resumable; --follow goes on with the live head.
     ///
-    /// timely flags pass through as for `run`.
+    /// timely flags pass through as for `run`. Across processes (`-n`) each process fetches
+    /// its share of the range, which must be final; with --follow, its final part is shared
+    /// out and every process follows the chain on from there.
     Replay(ReplayArgs),
 }
 
@@ -439,20 +441,27 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
         nats.consumer = format!("{}-p{process}of{processes}", nats.consumer);
         tracing::info!(consumer = %nats.consumer, "this process reads the stream through its own consumer");
     }
+    // With --follow, the final part of the range is split and every process follows the
+    // head on from its end (the rest of the range, then live).
     let split = match (&replay, cluster) {
-        (Some(plan), Some(placement)) if !plan.follow => {
-            let to = plan.to.context(
-                "a replay across processes needs --to (every process must read the same range)",
-            )?;
+        (Some(plan), Some(placement)) => {
             let chain = config.chains.first().context("replay needs a chain")?;
             let probe = NodeProbe::connect(chain)?;
             let finalized = probe.finalized()?.unwrap_or(0);
-            if to > finalized {
-                bail!(
-                    "a replay across processes reads final history only: --to {to} is above the node's finalized block {finalized} (replay up to {finalized} across processes, the rest with one process or --follow)"
-                );
+            if plan.follow {
+                let end = replay_end.unwrap_or(finalized).min(finalized);
+                Some((placement, end))
+            } else {
+                let to = plan.to.context(
+                    "a replay across processes needs --to (every process must read the same range)",
+                )?;
+                if to > finalized {
+                    bail!(
+                        "a replay across processes reads final history only: --to {to} is above the node's finalized block {finalized} (replay up to {finalized} across processes, the rest with one process, or add --follow: the final part is split and every process follows on from it)"
+                    );
+                }
+                Some((placement, to))
             }
-            Some(placement)
         }
         _ => None,
     };
@@ -655,7 +664,7 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
         );
         Box::new(Devnet::new(config.devnet.clone())?)
     } else {
-        if let (Some((process, processes)), Some(plan)) = (split, &replay) {
+        if let (Some(((process, processes), end_block)), Some(plan)) = (split, &replay) {
             settings.partitioned = true;
             for chain in &mut config.chains {
                 chain.share = Some(crate::sources::rpc::RangeShare {
@@ -663,12 +672,21 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
                     processes,
                     blocks_per_epoch: plan.blocks_per_epoch as u64,
                     start_epoch: settings.start_epoch,
+                    end_block,
+                    follow: plan.follow,
                 });
             }
             tracing::info!(
                 process,
                 processes,
-                "replay across processes: this process reads every {processes}th epoch of the range"
+                end_block,
+                follow = plan.follow,
+                "replay across processes: this process reads every {processes}th epoch of the range's final part{}",
+                if plan.follow {
+                    ", then follows the head on from its end with the other processes"
+                } else {
+                    ""
+                }
             );
         }
         tracing::info!(chains = config.chains.len(), dataflows = ?config.dataflows.enabled, "following chains over JSON-RPC");

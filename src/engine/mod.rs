@@ -629,6 +629,27 @@ fn commit_with_retry(sink: &mut dyn Sink, batch: &OutputBatch) -> Result<(), Sin
     }
 }
 
+/// Epochs per block height for the whole-chain events of a partitioned run (see `feed`):
+/// even, so the seal slots stay odd, and room for a few reorgs at one height before the
+/// epochs of two processes can differ (until the next height brings them together again).
+const EPOCHS_PER_HEIGHT: u64 = 8;
+
+/// The lowest height an event touches and the height of the tip it leaves (the block below
+/// its old blocks for a revert); `None` for an event without blocks.
+fn heights(event: &ChainEvent) -> Option<(u64, u64)> {
+    let low = event
+        .old()
+        .iter()
+        .chain(event.new_blocks())
+        .map(|b| b.number)
+        .min()?;
+    let tip = match event.new_blocks().last() {
+        Some(b) => b.number,
+        None => low.saturating_sub(1),
+    };
+    Some((low, tip))
+}
+
 /// Reads the source, groups events into epochs and hands each epoch to every local worker.
 /// Returns the number of epochs sent.
 fn feed<I>(
@@ -659,6 +680,13 @@ where
     let mut blocks_in_epoch = 0usize;
     let mut sent = 0u64;
     let started = Instant::now();
+    // Whether the open epoch's blocks are this process's own share of the input (a
+    // partitioned source's numbered events) rather than the whole chain, which every
+    // process reads (a partitioned replay following the head on after its split part).
+    let own_share = std::cell::Cell::new(settings.partitioned);
+    // The epoch and lowest height of the first whole-chain event of a partitioned run: the
+    // same in every process (they all go on from the split part's last epoch and block).
+    let mut follow_base: Option<(Epoch, u64)> = None;
 
     let send_sealing = |epoch: Epoch,
                         (updates, reorgs): (Vec<(Block, Diff)>, Vec<Reorg>),
@@ -682,7 +710,7 @@ where
         let local = senders.len().max(1);
         let mut parts: Vec<Vec<(Block, Diff)>> = (0..local).map(|_| Vec::new()).collect();
         for (block, diff) in updates {
-            let (worker, mine) = if settings.partitioned {
+            let (worker, mine) = if own_share.get() {
                 // The source read only this process's share: all of it stays here.
                 (worker_of(&block, local), true)
             } else {
@@ -783,6 +811,21 @@ where
         }
         let explicit = item.epoch.is_some();
         numbered |= explicit;
+        // An epoch never mixes the two: a numbered event is an epoch of its own.
+        own_share.set(settings.partitioned && explicit);
+        // The whole chain after a split part, which every process reads: an epoch that opens
+        // takes its epoch from the height the event reaches, so every process puts a head at
+        // the same epoch however its polls grouped the heads before it. (Numbered one after
+        // another, a process whose polls saw fewer events would stay at a lower epoch, and
+        // the outputs the others wrote above it would wait for its next head.)
+        if settings.partitioned
+            && !explicit
+            && updates.is_empty()
+            && let Some((low, tip)) = heights(&item.event)
+        {
+            let (base, anchor) = *follow_base.get_or_insert((epoch, low));
+            epoch = epoch.max(base + EPOCHS_PER_HEIGHT * tip.saturating_sub(anchor));
+        }
         control.stats.record(&item.event);
         if seal_every > 0 && (!numbered || settings.partitioned) {
             for block in item.event.old() {
@@ -915,4 +958,82 @@ fn due_seals(
         }
     }
     seals
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataflows::gas_fees::{BLOCKS, GasFees};
+    use crate::engine::dataflow::Value;
+    use crate::model::testing::{block, tx};
+    use crate::sinks::memory::MemorySink;
+
+    /// Runs a partitioned run: block 1 as this process's numbered share (epoch 1), then
+    /// `groups` of whole-chain blocks as the events a follower saw; returns the epoch at which
+    /// each block's `gas_fees_blocks` row entered.
+    fn row_epochs(groups: &[&[u64]]) -> BTreeMap<u64, Epoch> {
+        let settings = EngineSettings {
+            partitioned: true,
+            blocks_per_epoch: 1,
+            seal_every_secs: 0,
+            ..EngineSettings::default()
+        };
+        let event = |numbers: &[u64], epoch| {
+            Ok(SourceEvent {
+                event: ChainEvent::Committed {
+                    new: numbers
+                        .iter()
+                        .map(|n| block(*n, 1_000 + 12 * n, 7, vec![tx(0, 9, 21_000, 0)]))
+                        .collect(),
+                },
+                finalized: None,
+                caught_up: true,
+                epoch,
+            })
+        };
+        let events: Vec<Result<SourceEvent, SourceError>> = std::iter::once(event(&[1], Some(1)))
+            .chain(groups.iter().map(|g| event(g, None)))
+            .collect();
+        let sink = MemorySink::new();
+        run(
+            &settings,
+            timely::Config::thread(),
+            vec![&GasFees],
+            events,
+            vec![Box::new(sink.clone())],
+            &RunControl::default(),
+        )
+        .unwrap();
+        let spec = GasFees.outputs()[0];
+        let at = spec
+            .columns
+            .iter()
+            .position(|c| c.name == "block_number")
+            .unwrap();
+        sink.batches()
+            .iter()
+            .filter(|b| b.output.name == BLOCKS)
+            .flat_map(|b| b.updates.clone())
+            .filter(|(_, _, diff)| *diff > 0)
+            .map(|(row, epoch, _)| match row[at] {
+                Value::U64(n) => (n, epoch),
+                ref other => panic!("block_number is {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_head_followed_after_a_split_part_enters_at_an_epoch_of_its_height() {
+        // Two processes whose polls grouped the same heads differently put the last one at
+        // the same epoch (an idle process would otherwise hold the other's outputs back).
+        let one_by_one = row_epochs(&[&[2], &[3], &[4], &[5]]);
+        let grouped = row_epochs(&[&[2, 3], &[4, 5]]);
+        assert_eq!(one_by_one[&1], 1);
+        assert_eq!(one_by_one[&5], grouped[&5], "{one_by_one:?} {grouped:?}");
+        assert_eq!(one_by_one[&3], grouped[&3], "{one_by_one:?} {grouped:?}");
+        // Epochs increase with the heights, even (the odd ones are seal slots).
+        let epochs: Vec<Epoch> = one_by_one.values().copied().collect();
+        assert!(epochs.windows(2).all(|w| w[0] < w[1]), "{epochs:?}");
+        assert!(epochs.iter().all(|e| (e - 1) % 2 == 0), "{epochs:?}");
+    }
 }

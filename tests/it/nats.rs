@@ -59,13 +59,13 @@ fn pg_toml(pg: &chainflow::sinks::postgres::PostgresConfig) -> String {
     )
 }
 
-fn log_of(path: &Path) -> String {
+pub(crate) fn log_of(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
 /// Runs `check`; when it fails, prints the last lines of each of `logs` before the panic goes
 /// on, so a failure in CI shows what the processes said.
-fn with_logs<T>(logs: &[&Path], check: impl FnOnce() -> T) -> T {
+pub(crate) fn with_logs<T>(logs: &[&Path], check: impl FnOnce() -> T) -> T {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)) {
         Ok(v) => v,
         Err(panic) => {

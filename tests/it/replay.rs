@@ -4,8 +4,8 @@
 //! range's end.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chainflow::dataflows::gas_fees::GasFees;
@@ -256,20 +256,20 @@ fn follow_goes_on_with_the_live_head_through_a_reorg_at_the_range_end() {
     child.wait().unwrap();
 }
 
-/// Runs `replay` as `processes` processes on loopback (`-n N -p I -h hosts`) with `extra`
-/// flags; returns each process's exit status and log.
-fn replay_processes(
+/// Starts `replay` as `processes` processes on loopback (`-n N -p I -h hosts`) with `extra`
+/// flags; returns each process's log file and child.
+fn spawn_processes(
     anvil: &Anvil,
     pg: &PostgresConfig,
     processes: usize,
     extra: &[&str],
     dir: &Path,
-) -> Vec<(std::process::ExitStatus, String)> {
+) -> Vec<(PathBuf, Child)> {
     let hosts = dir.join(format!("hosts-{}", pg.schema));
     crate::support::loopback_hosts(&hosts, processes);
     let n = processes.to_string();
     let hostfile = hosts.display().to_string();
-    let children: Vec<_> = (0..processes)
+    (0..processes)
         .map(|p| {
             let log = dir.join(format!("{}-p{p}.log", pg.schema));
             let idx = p.to_string();
@@ -282,8 +282,19 @@ fn replay_processes(
                     .unwrap(),
             )
         })
-        .collect();
-    children
+        .collect()
+}
+
+/// Runs `replay` as `processes` processes on loopback (see [`spawn_processes`]) to their end;
+/// returns each process's exit status and log.
+fn replay_processes(
+    anvil: &Anvil,
+    pg: &PostgresConfig,
+    processes: usize,
+    extra: &[&str],
+    dir: &Path,
+) -> Vec<(std::process::ExitStatus, String)> {
+    spawn_processes(anvil, pg, processes, extra, dir)
         .into_iter()
         .map(|(log, mut child)| {
             let status = child.wait().unwrap();
@@ -374,6 +385,77 @@ fn a_final_range_is_split_across_two_processes_and_gives_the_tables_of_one() {
     for (status, log) in runs {
         assert!(!status.success());
         assert!(log.contains("reads final history only"), "{log}");
+    }
+}
+
+#[test]
+fn a_followed_range_is_split_across_two_processes_up_to_finality_and_followed_on() {
+    let anvil = Anvil::with(AnvilOpts::default());
+    chain(&anvil);
+    // anvil finalizes 64 blocks behind its head: the range's first blocks are final.
+    anvil.mine(70);
+    let finalized = crate::support::anvil::hex_u64(
+        &anvil.rpc(
+            "eth_getBlockByNumber",
+            serde_json::json!(["finalized", false]),
+        )["number"],
+    );
+    assert!(finalized > 14 && finalized < anvil.head_number());
+    let dir = tempfile::tempdir().unwrap();
+    let pg = schema("replay_split_follow");
+    let children = spawn_processes(
+        &anvil,
+        &pg,
+        2,
+        &["--from", "0", "--follow", "--blocks-per-epoch", "7"],
+        dir.path(),
+    );
+    let logs: Vec<PathBuf> = children.iter().map(|(log, _)| log.clone()).collect();
+    let children = std::sync::Mutex::new(children);
+    let running = || {
+        children
+            .lock()
+            .unwrap()
+            .iter_mut()
+            .all(|(_, c)| c.try_wait().unwrap().is_none())
+    };
+    let log_paths: Vec<&Path> = logs.iter().map(PathBuf::as_path).collect();
+    crate::nats::with_logs(&log_paths, || {
+        outputs_converge(&|s| rows(&pg, s), &anvil, &running, "the range");
+        // A reorg at the head, then new blocks: both processes follow them.
+        anvil.reorg(2, &replacements(&anvil, 2, 7_000));
+        for i in 0..5 {
+            block_with_txs(&anvil, 7_200 + i, 2);
+        }
+        outputs_converge(
+            &|s| rows(&pg, s),
+            &anvil,
+            &running,
+            "following after the range",
+        );
+    });
+    for (_, child) in children.into_inner().unwrap().iter_mut() {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    // The final part was read once, split between the processes; each followed on from its
+    // end.
+    let logs: Vec<String> = logs
+        .iter()
+        .map(|l| std::fs::read_to_string(l).unwrap())
+        .collect();
+    let shares: Vec<u64> = logs.iter().map(|l| share_read(l)).collect();
+    assert!(
+        shares.iter().all(|s| *s > 0),
+        "both processes fetch: {shares:?}"
+    );
+    assert_eq!(
+        shares.iter().sum::<u64>(),
+        finalized + 1,
+        "the shares cover the final part once: {shares:?}"
+    );
+    for log in &logs {
+        assert!(log.contains("following the chain on"), "{log}");
     }
 }
 

@@ -41,8 +41,11 @@ use crate::model::{B256, Block};
 /// One process's share of a replay across processes: the range `start_block..=end_block`
 /// (all of it final) is cut into epochs of `blocks_per_epoch` blocks, epoch `k` at
 /// `start_epoch + 2k` (the odd epochs between are seal slots, see `src/engine/seal.rs`), and
-/// process `p` of `n` reads the epochs `k` with `k % n == p`. Every process marks the last
-/// epoch as caught up (with its blocks, or with none).
+/// process `p` of `n` reads the epochs `k` with `k % n == p`. Every process sends the last
+/// epoch (with its blocks, or with none), so all go on from the same epoch. Without
+/// `follow` that epoch is marked caught up and the chain ends there; with it, every process
+/// follows the chain on from `end_block + 1` (the rest of the range, then the live head) and
+/// reads every block, as a following cluster does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RangeShare {
     /// This process's index.
@@ -53,6 +56,10 @@ pub struct RangeShare {
     pub blocks_per_epoch: u64,
     /// Epoch of the range's first blocks.
     pub start_epoch: crate::model::Epoch,
+    /// Last block of the split part (final when the replay starts).
+    pub end_block: u64,
+    /// Whether the chain is followed on from `end_block + 1` after the split part.
+    pub follow: bool,
 }
 
 /// One chain to follow (`[[chains]]` in the config).
@@ -329,10 +336,10 @@ fn read_share(
     fetch: &mut dyn BlockFetcher,
     chain_id: crate::model::ChainId,
     from: u64,
-    end: u64,
     share: RangeShare,
     out: &Sender<Result<SourceEvent, SourceError>>,
 ) -> Result<(), SourceError> {
+    let end = share.end_block;
     let per = share.blocks_per_epoch.max(1);
     let processes = share.processes.max(1);
     let epochs = if end < from {
@@ -374,19 +381,20 @@ fn read_share(
         let item = SourceEvent {
             event: crate::model::ChainEvent::Committed { new: blocks },
             finalized: Some((chain_id, b)),
-            caught_up: last,
+            caught_up: last && !share.follow,
             epoch: Some(share.start_epoch + 2 * k),
         };
         if out.send(Ok(item)).is_err() {
             return Ok(());
         }
     }
-    // The last epoch is someone else's: mark it caught up here too, with no blocks.
+    // The last epoch is someone else's: send it here too, with no blocks (marked caught up
+    // unless the chain is followed on).
     if epochs > 0 && (epochs - 1) % processes as u64 != share.process as u64 {
         let item = SourceEvent {
             event: crate::model::ChainEvent::Committed { new: Vec::new() },
             finalized: None,
-            caught_up: true,
+            caught_up: !share.follow,
             epoch: Some(share.start_epoch + 2 * (epochs - 1)),
         };
         let _ = out.send(Ok(item));
@@ -674,12 +682,27 @@ fn follow_chain(
             .block_on(fetcher.client().latest_head())
             .map(|h| h.map_or(0, |h| h.number)),
     };
-    if let (Some(share), Some(end), Ok(from)) = (chain.share, chain.end_block, &start) {
-        if let Err(e) = read_share(&mut fetcher, chain_id, *from, end, share, &out) {
-            fail(e);
+    let start = match (chain.share, start) {
+        (Some(share), Ok(from)) => {
+            if let Err(e) = read_share(&mut fetcher, chain_id, from, share, &out) {
+                return fail(e);
+            }
+            if !share.follow {
+                return;
+            }
+            // Every process follows on from the split part's end, which is final: a fresh
+            // tracker starts there (nothing below it can be reorged).
+            tracker = ChainTracker::new(TrackerConfig {
+                chain_id,
+                window: chain.finality_depth,
+                on_deep_reorg: chain.on_deep_reorg,
+            });
+            let next = from.max(share.end_block.saturating_add(1));
+            tracing::info!(chain = %chain.label(), from = next, "split part read; following the chain on");
+            Ok(next)
         }
-        return;
-    }
+        (_, start) => start,
+    };
     let mut stopped = false;
     let mut marked = false;
     // The backfill's events go out one behind, so its last one can carry the mark.
