@@ -64,8 +64,8 @@ pub enum Command {
     /// in batches (one epoch per batch); resumable; --follow goes on with the live head.
     ///
     /// timely flags pass through as for `run`. Across processes (`-n`) each process fetches
-    /// its share of the range, which must be final; with --follow, its final part is shared
-    /// out and every process follows the chain on from there.
+    /// its share of the range, which must be final (--to at or below the finalized block);
+    /// with --follow every process then follows the chain on from TO + 1.
     Replay(ReplayArgs),
 }
 
@@ -441,27 +441,22 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
         nats.consumer = format!("{}-p{process}of{processes}", nats.consumer);
         tracing::info!(consumer = %nats.consumer, "this process reads the stream through its own consumer");
     }
-    // With --follow, the final part of the range is split and every process follows the
-    // head on from its end (the rest of the range, then live).
+    // Every process splits the same range, which must be final: FROM..=TO (with --follow,
+    // every process then follows the chain on from TO + 1, the rest to the head and live).
     let split = match (&replay, cluster) {
         (Some(plan), Some(placement)) => {
+            let to = plan.to.context(
+                "a replay across processes needs --to at or below the node's finalized block (every process must split the same range; with --follow they all go on from it)",
+            )?;
             let chain = config.chains.first().context("replay needs a chain")?;
             let probe = NodeProbe::connect(chain)?;
             let finalized = probe.finalized()?.unwrap_or(0);
-            if plan.follow {
-                let end = replay_end.unwrap_or(finalized).min(finalized);
-                Some((placement, end))
-            } else {
-                let to = plan.to.context(
-                    "a replay across processes needs --to (every process must read the same range)",
-                )?;
-                if to > finalized {
-                    bail!(
-                        "a replay across processes reads final history only: --to {to} is above the node's finalized block {finalized} (replay up to {finalized} across processes, the rest with one process, or add --follow: the final part is split and every process follows on from it)"
-                    );
-                }
-                Some((placement, to))
+            if to > finalized {
+                bail!(
+                    "a replay across processes reads final history only: --to {to} is above the node's finalized block {finalized} (replay up to {finalized} across processes, and add --follow to go on from there with every process)"
+                );
             }
+            Some((placement, to))
         }
         _ => None,
     };

@@ -237,8 +237,8 @@ fn follow_goes_on_with_the_live_head_through_a_reorg_at_the_range_end() {
     )
     .spawn()
     .unwrap();
-    let child = std::sync::Mutex::new(child);
-    let running = || child.lock().unwrap().try_wait().unwrap().is_none();
+    let child = std::sync::Mutex::new(Killed(vec![child]));
+    let running = || child.lock().unwrap().0[0].try_wait().unwrap().is_none();
     outputs_converge(&|s| rows(&pg, s), &anvil, &running, "the range");
     // A reorg across the range's end, then new blocks.
     anvil.reorg(2, &replacements(&anvil, 2, 7_000));
@@ -251,9 +251,7 @@ fn follow_goes_on_with_the_live_head_through_a_reorg_at_the_range_end() {
         &running,
         "following after the range",
     );
-    let mut child = child.into_inner().unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
 }
 
 /// Starts `replay` as `processes` processes on loopback (`-n N -p I -h hosts`) with `extra`
@@ -283,6 +281,18 @@ fn spawn_processes(
             )
         })
         .collect()
+}
+
+/// Child processes, killed when dropped: also when a check fails, so none is left running.
+struct Killed(Vec<Child>);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// Runs `replay` as `processes` processes on loopback (see [`spawn_processes`]) to their end;
@@ -407,17 +417,28 @@ fn a_followed_range_is_split_across_two_processes_up_to_finality_and_followed_on
         &anvil,
         &pg,
         2,
-        &["--from", "0", "--follow", "--blocks-per-epoch", "7"],
+        &[
+            "--from",
+            "0",
+            "--to",
+            &finalized.to_string(),
+            "--follow",
+            "--blocks-per-epoch",
+            "7",
+        ],
         dir.path(),
     );
     let logs: Vec<PathBuf> = children.iter().map(|(log, _)| log.clone()).collect();
-    let children = std::sync::Mutex::new(children);
+    let children = std::sync::Mutex::new(Killed(
+        children.into_iter().map(|(_, child)| child).collect(),
+    ));
     let running = || {
         children
             .lock()
             .unwrap()
+            .0
             .iter_mut()
-            .all(|(_, c)| c.try_wait().unwrap().is_none())
+            .all(|c| c.try_wait().unwrap().is_none())
     };
     let log_paths: Vec<&Path> = logs.iter().map(PathBuf::as_path).collect();
     crate::nats::with_logs(&log_paths, || {
@@ -434,10 +455,7 @@ fn a_followed_range_is_split_across_two_processes_up_to_finality_and_followed_on
             "following after the range",
         );
     });
-    for (_, child) in children.into_inner().unwrap().iter_mut() {
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
+    drop(children);
     // The final part was read once, split between the processes; each followed on from its
     // end.
     let logs: Vec<String> = logs

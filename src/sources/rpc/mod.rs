@@ -44,8 +44,8 @@ use crate::model::{B256, Block};
 /// process `p` of `n` reads the epochs `k` with `k % n == p`. Every process sends the last
 /// epoch (with its blocks, or with none), so all go on from the same epoch. Without
 /// `follow` that epoch is marked caught up and the chain ends there; with it, every process
-/// follows the chain on from `end_block + 1` (the rest of the range, then the live head) and
-/// reads every block, as a following cluster does.
+/// follows the chain on from `end_block + 1` (up to the head it finds, then live) and reads
+/// every block, as a following cluster does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RangeShare {
     /// This process's index.
