@@ -242,19 +242,9 @@ fn follow_goes_on_with_the_live_head_through_a_reorg_at_the_range_end() {
     .spawn()
     .unwrap();
     let child = std::sync::Mutex::new(Killed(vec![child]));
-    let running = || child.lock().unwrap().0[0].try_wait().unwrap().is_none();
-    outputs_converge(&|s| rows(&pg, s), &anvil, &running, "the range");
+    let running = || child.lock().unwrap().running();
     // A reorg across the range's end, then new blocks.
-    anvil.reorg(2, &replacements(&anvil, 2, 7_000));
-    for i in 0..5 {
-        block_with_txs(&anvil, 7_100 + i, 2);
-    }
-    outputs_converge(
-        &|s| rows(&pg, s),
-        &anvil,
-        &running,
-        "following after the range",
-    );
+    converges_through_a_reorg_at_the_head(&pg, &anvil, &running, 7_100);
     drop(child);
 }
 
@@ -289,6 +279,34 @@ fn spawn_processes(
 
 /// Child processes, killed when dropped: also when a check fails, so none is left running.
 struct Killed(Vec<Child>);
+
+impl Killed {
+    /// Whether every child is still running.
+    fn running(&mut self) -> bool {
+        self.0.iter_mut().all(|c| c.try_wait().unwrap().is_none())
+    }
+}
+
+/// The tables equal the node after the range, then again after a depth-2 reorg at the head
+/// and 5 new blocks (transaction seeds from `seed`).
+fn converges_through_a_reorg_at_the_head(
+    pg: &PostgresConfig,
+    anvil: &Anvil,
+    running: &dyn Fn() -> bool,
+    seed: u64,
+) {
+    outputs_converge(&|s| rows(pg, s), anvil, running, "the range");
+    anvil.reorg(2, &replacements(anvil, 2, 7_000));
+    for i in 0..5 {
+        block_with_txs(anvil, seed + i, 2);
+    }
+    outputs_converge(
+        &|s| rows(pg, s),
+        anvil,
+        running,
+        "following after the range",
+    );
+}
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -436,28 +454,11 @@ fn a_followed_range_is_split_across_two_processes_up_to_finality_and_followed_on
     let children = std::sync::Mutex::new(Killed(
         children.into_iter().map(|(_, child)| child).collect(),
     ));
-    let running = || {
-        children
-            .lock()
-            .unwrap()
-            .0
-            .iter_mut()
-            .all(|c| c.try_wait().unwrap().is_none())
-    };
+    let running = || children.lock().unwrap().running();
     let log_paths: Vec<&Path> = logs.iter().map(PathBuf::as_path).collect();
+    // A reorg at the head, then new blocks: both processes follow them.
     crate::nats::with_logs(&log_paths, || {
-        outputs_converge(&|s| rows(&pg, s), &anvil, &running, "the range");
-        // A reorg at the head, then new blocks: both processes follow them.
-        anvil.reorg(2, &replacements(&anvil, 2, 7_000));
-        for i in 0..5 {
-            block_with_txs(&anvil, 7_200 + i, 2);
-        }
-        outputs_converge(
-            &|s| rows(&pg, s),
-            &anvil,
-            &running,
-            "following after the range",
-        );
+        converges_through_a_reorg_at_the_head(&pg, &anvil, &running, 7_200)
     });
     drop(children);
     // The final part was read once, split between the processes; each followed on from its

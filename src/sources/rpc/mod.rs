@@ -657,11 +657,12 @@ fn follow_chain(
         client: Arc::clone(&shared),
         finalized: None,
     };
-    let mut tracker = ChainTracker::new(TrackerConfig {
+    let tracker_config = TrackerConfig {
         chain_id,
         window: chain.finality_depth,
         on_deep_reorg: chain.on_deep_reorg,
-    });
+    };
+    let mut tracker = ChainTracker::new(tracker_config.clone());
     let resumed_at = match seed {
         Some(blocks) if blocks.first().is_some_and(|b| b.chain_id == chain_id) => {
             let next = blocks.last().map(|b| b.number + 1);
@@ -692,11 +693,7 @@ fn follow_chain(
             }
             // Every process follows on from the split part's end, which is final: a fresh
             // tracker starts there (nothing below it can be reorged).
-            tracker = ChainTracker::new(TrackerConfig {
-                chain_id,
-                window: chain.finality_depth,
-                on_deep_reorg: chain.on_deep_reorg,
-            });
+            tracker = ChainTracker::new(tracker_config);
             let next = from.max(share.end_block.saturating_add(1));
             tracing::info!(chain = %chain.label(), from = next, "split part read; following the chain on");
             Ok(next)
