@@ -13,7 +13,8 @@
 //! [`Sink::commit`] returns, so the engine acknowledges its ingress only after the changes
 //! are stored. The progress of an output is, per writer (see [`crate::sinks::writers`]), the
 //! epoch of its last stored message, kept in the key-value bucket `<stream>_progress` (key
-//! `<output>.<writer>.<writers>`, put after the batch's acknowledgements): a restart
+//! `<output>.<writer>.<writers>`, value `<epoch>@<stream stamp>`, put after the batch's
+//! acknowledgements; entries stamped for an earlier stream of the same name are ignored): a restart
 //! publishes that epoch again, and JetStream drops the messages already stored by their id
 //! (within the stream's duplicate window). A stream written before the bucket existed
 //! resumes at its last message's epoch. A consumer folds changes by key and keeps, per
@@ -273,14 +274,47 @@ fn progress_key(output: &str, writer: Writer) -> String {
     format!("{output}.{}.{}", writer.index, writer.count.max(1))
 }
 
-/// A progress entry `(output, writer, epoch)` from its key and value; `None` when unreadable.
-fn progress_entry(key: &str, value: Option<&[u8]>) -> Option<(String, Writer, Epoch)> {
+/// A progress entry `(output, writer, epoch, stream stamp)` from its key and value; `None`
+/// when unreadable. The value is `<epoch>@<stamp>`, the stamp being the creation time of the
+/// output stream it was written for (see [`stream_stamp`]); a bare `<epoch>` (written before
+/// stamps) has no stamp.
+fn progress_entry(
+    key: &str,
+    value: Option<&[u8]>,
+) -> Option<(String, Writer, Epoch, Option<i128>)> {
     let mut parts = key.rsplitn(3, '.');
     let count: usize = parts.next()?.parse().ok()?;
     let index: usize = parts.next()?.parse().ok()?;
     let output = parts.next()?;
-    let epoch = std::str::from_utf8(value?).ok()?.parse().ok()?;
-    (index < count.max(1)).then(|| (output.to_string(), Writer { index, count }, epoch))
+    let value = std::str::from_utf8(value?).ok()?;
+    let (epoch, stamp) = match value.split_once('@') {
+        Some((epoch, stamp)) => (epoch.parse().ok()?, Some(stamp.parse().ok()?)),
+        None => (value.parse().ok()?, None),
+    };
+    (index < count.max(1)).then(|| (output.to_string(), Writer { index, count }, epoch, stamp))
+}
+
+/// The value of a progress entry: the epoch and the output stream's stamp.
+fn progress_value(epoch: Epoch, stamp: i128) -> String {
+    format!("{epoch}@{stamp}")
+}
+
+/// The stamp of an output stream: its creation time in nanoseconds. A stream deleted and
+/// created again under the same name gets a new stamp, so the progress entries written for
+/// the old one are told apart without deleting anything (two processes that opened their
+/// sinks at once and deleted and created the bucket in a race left the server with a bucket
+/// whose files were gone).
+fn stream_stamp(info: &jetstream::stream::Info) -> i128 {
+    info.created.unix_timestamp_nanos()
+}
+
+/// Whether a progress entry belongs to the output stream at hand: its stamp is the stream's,
+/// or it has none (written before stamps) and the stream holds messages.
+fn entry_is_current(entry_stamp: Option<i128>, stamp: i128, stream_empty: bool) -> bool {
+    match entry_stamp {
+        Some(s) => s == stamp,
+        None => !stream_empty,
+    }
 }
 
 /// Opens (creating it when missing) the progress bucket and reads its entries.
@@ -343,6 +377,8 @@ pub struct EgressSink {
     last_epoch: Option<Epoch>,
     /// Per-writer progress.
     progress: jetstream::kv::Store,
+    /// The output stream's stamp, written with every progress entry.
+    stamp: i128,
     /// Messages published, duplicates dropped by JetStream counted apart.
     published: u64,
     duplicates: u64,
@@ -356,7 +392,7 @@ impl EgressSink {
             .enable_all()
             .build()
             .map_err(|e| NatsError::js("runtime", e))?;
-        let (js, progress, committed, last_epoch) = rt.block_on(async {
+        let (js, progress, committed, last_epoch, stamp) = rt.block_on(async {
             let client = super::connect(&config.url).await?;
             let js = jetstream::new(client);
             let stream = super::ensure_stream(
@@ -368,18 +404,16 @@ impl EgressSink {
             )
             .await?;
             let bucket = format!("{}_progress", config.stream);
-            // A stream that never held a message: progress left from an earlier stream of
-            // that name would skip changes, so it goes.
+            // Progress left from an earlier stream of that name would skip changes: entries
+            // carry the stamp of the stream they were written for and others are ignored.
+            // Nothing is deleted, so processes that open their sinks at once cannot race.
             let mut stream = stream;
             let info = stream
                 .info()
                 .await
                 .map_err(|e| NatsError::js(format!("info of stream {}", config.stream), e))?;
-            if info.state.last_sequence == 0 {
-                let _ = js.delete_stream(format!("KV_{bucket}")).await;
-            }
-            // The processes of a cluster open their sinks at the same time and one may drop
-            // the bucket while another opens it: a failed open is tried again.
+            let stamp = stream_stamp(info);
+            let stream_empty = info.state.last_sequence == 0;
             let mut attempt = 0;
             let (progress, entries) = loop {
                 attempt += 1;
@@ -395,19 +429,25 @@ impl EgressSink {
             let mut stored: BTreeMap<String, Vec<(Writer, Epoch)>> = BTreeMap::new();
             for (key, value) in entries {
                 let parsed = progress_entry(&key, value.as_deref());
-                let Some((output, writer, epoch)) = parsed else {
+                let Some((output, writer, epoch, entry_stamp)) = parsed else {
                     return Err(NatsError::Invalid(format!(
                         "bucket {bucket} holds an unreadable progress entry '{key}'"
                     )));
                 };
+                if !entry_is_current(entry_stamp, stamp, stream_empty) {
+                    tracing::debug!(%key, "progress entry of an earlier stream of that name, ignored");
+                    continue;
+                }
                 stored.entry(output).or_default().push((writer, epoch));
             }
             let mut committed = BTreeMap::new();
             let mut last_epoch: Option<Epoch> = None;
             for spec in specs {
                 let mut rows = stored.remove(spec.name).unwrap_or_default();
-                if rows.is_empty() {
-                    // Written before the bucket existed (one writer): its last message.
+                if rows.is_empty() && config.writer.count <= 1 && !stream_empty {
+                    // Written before the bucket existed (one writer, as versions before it
+                    // wrote): its last message. (A writer of several has no such past, and
+                    // the others may be publishing while it opens.)
                     match stream
                         .get_last_raw_message_by_subject(&output_subject(&config.subject_prefix, spec.name))
                         .await
@@ -445,7 +485,7 @@ impl EgressSink {
                     committed.insert(spec.name.to_string(), from);
                 }
             }
-            Ok::<_, NatsError>((js, progress, committed, last_epoch))
+            Ok::<_, NatsError>((js, progress, committed, last_epoch, stamp))
         })?;
         tracing::info!(url = %config.url, stream = %config.stream, writer = ?config.writer, ?committed, "publishing output changes to NATS");
         Ok(EgressSink {
@@ -455,6 +495,7 @@ impl EgressSink {
             committed,
             last_epoch,
             progress,
+            stamp,
             published: 0,
             duplicates: 0,
         })
@@ -538,7 +579,7 @@ impl Sink for EgressSink {
         })?;
         // Progress after every acknowledgement: a restart republishes from `last`.
         let key = progress_key(spec.name, self.config.writer);
-        let value = bytes::Bytes::from(last.to_string());
+        let value = bytes::Bytes::from(progress_value(last, self.stamp));
         self.rt
             .block_on(self.progress.put(key.as_str(), value))
             .map_err(|e| fail(format!("recording progress {key}: {e}")))?;
@@ -559,13 +600,14 @@ mod tests {
         let w = Writer { index: 1, count: 2 };
         let key = progress_key("gas_fees_blocks", w);
         assert_eq!(key, "gas_fees_blocks.1.2");
+        let value = progress_value(42, -7_000_000_123);
         assert_eq!(
-            progress_entry(&key, Some(b"42")),
-            Some(("gas_fees_blocks".to_string(), w, 42))
+            progress_entry(&key, Some(value.as_bytes())),
+            Some(("gas_fees_blocks".to_string(), w, 42, Some(-7_000_000_123)))
         );
         assert_eq!(
             progress_entry(&progress_key("a.b", Writer::default()), Some(b"7")),
-            Some(("a.b".to_string(), Writer::default(), 7))
+            Some(("a.b".to_string(), Writer::default(), 7, None))
         );
         for (key, value) in [
             ("gas_fees_blocks.2.2", &b"1"[..]),
@@ -573,10 +615,26 @@ mod tests {
             ("gas_fees_blocks.x.2", b"1"),
             ("gas_fees_blocks.1.2", b"-1"),
             ("gas_fees_blocks.1.2", b"\xff"),
+            ("gas_fees_blocks.1.2", b"1@"),
+            ("gas_fees_blocks.1.2", b"1@x"),
+            ("gas_fees_blocks.1.2", b"@5"),
         ] {
             assert_eq!(progress_entry(key, Some(value)), None, "{key}");
         }
         assert_eq!(progress_entry("gas_fees_blocks.0.1", None), None);
+    }
+
+    #[test]
+    fn only_progress_of_the_stream_at_hand_counts() {
+        // Stamped for this stream: counts, empty or not.
+        assert!(entry_is_current(Some(5), 5, true));
+        assert!(entry_is_current(Some(5), 5, false));
+        // Stamped for an earlier stream of the name: ignored.
+        assert!(!entry_is_current(Some(4), 5, false));
+        assert!(!entry_is_current(Some(4), 5, true));
+        // Unstamped (older chainflow): counts only when the stream holds messages.
+        assert!(entry_is_current(None, 5, false));
+        assert!(!entry_is_current(None, 5, true));
     }
     use crate::sinks::jsonl::encode_value;
     use serde_json::Value as Json;

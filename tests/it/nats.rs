@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chainflow::dataflows::gas_fees::GasFees;
@@ -14,6 +14,7 @@ use chainflow::nats::wire::{CONTENT_TYPE_BINCODE, CONTENT_TYPE_JSON, ChainEventV
 use crate::clickhouse_crash::storm_step;
 use crate::clickhouse_sink::outputs_converge;
 use crate::rpc::{block_with_txs, replacements};
+use crate::support::KillOnDrop;
 use crate::support::anvil::{Anvil, AnvilOpts, Rng};
 use crate::support::nats::{self as sn, Names};
 use crate::support::node_oracle::gas_fees_all_from_node;
@@ -23,15 +24,19 @@ fn specs() -> Vec<OutputSpec> {
     GasFees.outputs()
 }
 
-fn spawn(args: &[String], log: &Path) -> Child {
+/// Starts chainflow with `args`, its log at `log`; the process is killed when the handle
+/// drops (a failed check leaves nothing running).
+fn spawn(args: &[String], log: &Path) -> KillOnDrop {
     let log = std::fs::File::create(log).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_chainflow"))
-        .args(args)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap()
+    KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_chainflow"))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
 }
 
 fn engine_args(config: &Path) -> Vec<String> {
@@ -148,7 +153,7 @@ fn dead_letters(names: &Names) -> Vec<(String, async_nats::HeaderMap, Vec<u8>)> 
     sn::messages(&names.dead)
 }
 
-fn stop(mut child: Child, log: &Path) {
+fn stop(mut child: KillOnDrop, log: &Path) {
     let pid = child.id().to_string();
     Command::new("kill").args(["-INT", &pid]).status().unwrap();
     let status = child.wait().unwrap();
@@ -272,7 +277,7 @@ fn kill_9_of_extractor_and_engine_loses_nothing_and_applies_nothing_twice() {
         let started = Instant::now();
         let kill_publisher = Duration::from_millis(300 + rng.below(2_500));
         let kill_engine = Duration::from_millis(300 + rng.below(2_500));
-        let kill = |child: Option<Child>, log: &Path| {
+        let kill = |child: Option<KillOnDrop>, log: &Path| {
             if let Some(mut child) = child {
                 assert!(child.try_wait().unwrap().is_none(), "{}", log_of(log));
                 child.kill().unwrap(); // SIGKILL
@@ -686,9 +691,50 @@ fn egress_progress_is_kept_per_writer_and_goes_with_its_stream() {
     sn::rt().block_on(async {
         sn::js().await.delete_stream(&names.out).await.unwrap();
     });
-    let fresh = open(0, 2);
+    let mut fresh = open(0, 2);
     assert!(fresh.committed().is_empty(), "{:?}", fresh.committed());
     assert_eq!(fresh.last_epoch(), None);
+    // Once the new stream holds messages, the other writer's entry of the old stream still
+    // does not count (it is stamped for the old stream).
+    fresh.commit(&batch(0, 3)).unwrap();
+    let other = open(1, 2);
+    assert_eq!(
+        other.committed().get(spec.name).copied().unwrap_or(0),
+        0,
+        "writer 1 starts over on the new stream"
+    );
+    assert_eq!(other.last_epoch(), Some(3));
+    drop((fresh, other));
+    // Writers that open at the same moment on a new stream (processes of a cluster starting
+    // together) all open and write: none deletes what another creates.
+    for round in 0..5 {
+        sn::rt().block_on(async {
+            sn::js().await.delete_stream(&names.out).await.unwrap();
+        });
+        std::thread::scope(|s| {
+            let writers: Vec<_> = (0..3)
+                .map(|w| {
+                    let open = &open;
+                    let batch = &batch;
+                    s.spawn(move || {
+                        let mut sink = open(w, 3);
+                        sink.commit(&batch(w * 4, w * 4 + 4))
+                            .unwrap_or_else(|e| panic!("round {round}, writer {w}: {e}"));
+                    })
+                })
+                .collect();
+            for w in writers {
+                w.join().unwrap();
+            }
+        });
+        for w in 0..3 {
+            assert_eq!(
+                open(w, 3).committed().get(spec.name),
+                Some(&(w as u64 * 4 + 4)),
+                "round {round}, writer {w}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -746,7 +792,7 @@ fn two_processes_follow_one_stream_and_each_writes_its_share() {
     let logs: Vec<PathBuf> = (0..2)
         .map(|p| dir.path().join(format!("engine{p}.log")))
         .collect();
-    let engines: Vec<std::sync::Mutex<Child>> = (0..2)
+    let engines: Vec<std::sync::Mutex<KillOnDrop>> = (0..2)
         .map(|p| {
             let mut args = engine_args(&config);
             args.extend(
@@ -792,7 +838,7 @@ fn two_processes_follow_one_stream_and_each_writes_its_share() {
         );
     }
     // Both stop together: a process drains only once every process has closed its input.
-    let engines: Vec<Child> = engines
+    let engines: Vec<KillOnDrop> = engines
         .into_iter()
         .map(|e| e.into_inner().unwrap())
         .collect();

@@ -25,3 +25,26 @@ pub fn loopback_hosts(path: &std::path::Path, processes: usize) {
         .collect();
     std::fs::write(path, lines).unwrap();
 }
+
+/// A child process killed when dropped: also when a check fails, so none is left running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
