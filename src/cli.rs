@@ -30,6 +30,7 @@ use crate::sinks::postgres::migrate as pgmigrate;
 use crate::sinks::reconcile::{self, ChainResume, PlanError, Reconcile, StoredState};
 use crate::sinks::{Routed, Shared, SkipCommitted};
 use crate::sources::devnet::Devnet;
+use crate::sources::relay;
 use crate::sources::rpc::{ChainConfig, NodeProbe, RpcSource};
 use crate::sources::{SourceError, SourceEvent};
 
@@ -52,6 +53,8 @@ pub enum Command {
     /// Run the dataflows over a source (default: the built-in devnet) until Ctrl-C.
     ///
     /// timely flags pass through: -w N (worker threads), -n N (processes), -p I (process index), -h FILE (hostfile).
+    /// Across processes over --rpc process 0 reads the chain and relays its events to the
+    /// others (at the port after its own in the hostfile).
     Run(RunArgs),
     /// List the dataflows, their outputs and columns.
     List,
@@ -65,7 +68,8 @@ pub enum Command {
     ///
     /// timely flags pass through as for `run`. Across processes (`-n`) each process fetches
     /// its share of the range, which must be final (--to at or below the finalized block);
-    /// with --follow every process then follows the chain on from TO + 1.
+    /// with --follow process 0 then follows the chain on from TO + 1 and relays it to the
+    /// others (at the port after its own in the hostfile).
     Replay(ReplayArgs),
 }
 
@@ -434,6 +438,12 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
         } if addresses.len() > 1 => Some((*process, addresses.len())),
         _ => None,
     };
+    let relay_address = match &timely_config.communication {
+        timely::CommunicationConfig::Cluster { addresses, .. } => {
+            addresses.first().and_then(|a| relay::relay_address(a))
+        }
+        _ => None,
+    };
     // Each process of a cluster reads the whole event stream (its workers take their share
     // of the blocks): through a durable consumer of its own, acknowledged by its own
     // watermark. One shared consumer would hand each message to one process only.
@@ -684,11 +694,60 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
                 }
             );
         }
+        // Across processes, live following reads the chain once: process 0 follows it and
+        // relays every whole-chain event to the others, so every process feeds the same
+        // events at the same epochs (see `sources::relay`). A replay's split part is each
+        // process's own.
+        let follows = split.is_none() || replay.as_ref().is_some_and(|p| p.follow);
+        let relay = match (cluster, &relay_address) {
+            (Some((process, processes)), Some(address)) if follows => {
+                Some((process, processes, address.clone()))
+            }
+            (Some(_), None) if follows => bail!(
+                "the hostfile's first address has no port below 65535: process 0 relays the chain to the others at the port after its own"
+            ),
+            _ => None,
+        };
         tracing::info!(chains = config.chains.len(), dataflows = ?config.dataflows.enabled, "following chains over JSON-RPC");
-        Box::new(RpcSource::start(
-            config.chains.clone(),
-            control.shutdown.clone(),
-        )?)
+        match relay {
+            None => Box::new(RpcSource::start(
+                config.chains.clone(),
+                control.shutdown.clone(),
+            )?),
+            Some((0, processes, address)) => {
+                let leader = relay::Leader::accept(&address, processes - 1, &control.shutdown)?;
+                tracing::info!(
+                    processes,
+                    "this process follows the chain and relays its events to the others"
+                );
+                Box::new(leader.relay(RpcSource::start(
+                    config.chains.clone(),
+                    control.shutdown.clone(),
+                )?))
+            }
+            Some((process, _, address)) => {
+                let follower = relay::Follower::connect(&address, control.shutdown.clone())?;
+                tracing::info!(
+                    process,
+                    "this process takes the chain's events from process 0"
+                );
+                if split.is_some() {
+                    // Its own share of the range first, then what process 0 relays.
+                    let mut chains = config.chains.clone();
+                    for chain in &mut chains {
+                        if let Some(share) = chain.share.as_mut() {
+                            share.follow = false;
+                        }
+                    }
+                    // The share's source stops its threads with a flag of its own when it
+                    // ends (dropped, it raises the flag it was given): not the run's.
+                    let share_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                    Box::new(RpcSource::start(chains, share_stop)?.chain(follower))
+                } else {
+                    Box::new(follower)
+                }
+            }
+        }
     };
     tracing::info!(
         start_epoch = settings.start_epoch,

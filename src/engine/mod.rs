@@ -61,10 +61,14 @@ pub struct EngineSettings {
     /// of this many seconds of chain time: state of closed buckets below finality leaves the
     /// dataflows, so memory stays bounded on long runs. 0 never seals.
     pub seal_every_secs: u64,
-    /// Each process's source reads its own share of the input (a replay across processes,
-    /// see `RangeShare`): every local worker takes the blocks of its process that fall to it
-    /// among the local workers (the dataflows exchange by key), the source's epochs are the
-    /// even ones from `start_epoch`, and every odd epoch is a seal slot.
+    /// The processes of a cluster read one input between them: a replay across processes
+    /// (see `RangeShare`), whose numbered events are each process's own share (every local
+    /// worker takes the blocks of its process that fall to it among the local workers; the
+    /// dataflows exchange by key), or a run across processes over RPC, where every process
+    /// reads the whole chain and each worker keeps the blocks that hash to it among all
+    /// workers. The source's epochs are the even ones from `start_epoch`, every odd epoch is
+    /// a seal slot, and whole-chain events take their epoch from the height they reach (see
+    /// `feed`), so every process puts a head at the same epoch.
     #[serde(skip)]
     pub partitioned: bool,
 }
@@ -685,7 +689,8 @@ where
     // process reads (a partitioned replay following the head on after its split part).
     let own_share = std::cell::Cell::new(settings.partitioned);
     // The epoch and lowest height of the first whole-chain event of a partitioned run: the
-    // same in every process (they all go on from the split part's last epoch and block).
+    // same in every process (they all go on from the split part's last epoch and block, or
+    // a run across processes starts every process at one block and epoch).
     let mut follow_base: Option<(Epoch, u64)> = None;
 
     let send_sealing = |epoch: Epoch,
@@ -813,11 +818,12 @@ where
         numbered |= explicit;
         // An epoch never mixes the two: a numbered event is an epoch of its own.
         own_share.set(settings.partitioned && explicit);
-        // The whole chain after a split part, which every process reads: an epoch that opens
-        // takes its epoch from the height the event reaches, so every process puts a head at
-        // the same epoch however its polls grouped the heads before it. (Numbered one after
-        // another, a process whose polls saw fewer events would stay at a lower epoch, and
-        // the outputs the others wrote above it would wait for its next head.)
+        // The whole chain (after a split part, or in a run across processes over RPC), which
+        // every process reads: an epoch that opens takes its epoch from the height the event
+        // reaches, so every process puts a head at the same epoch however its polls grouped
+        // the heads before it. (Numbered one after another, a process whose polls saw fewer
+        // events would stay at a lower epoch, and the outputs the others wrote above it would
+        // wait for its next head.)
         if settings.partitioned
             && !explicit
             && updates.is_empty()

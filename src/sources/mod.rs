@@ -2,13 +2,14 @@
 //! the engine.
 
 pub mod devnet;
+pub mod relay;
 pub mod rollup_devnet;
 pub mod rpc;
 
 use crate::model::{B256, ChainEvent, ChainId, Epoch};
 
 /// A chain event with what the source knows about finality when it emitted it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SourceEvent {
     /// The change of the canonical chain.
     pub event: ChainEvent,
@@ -76,6 +77,13 @@ pub enum SourceError {
         reason: String,
         /// Whether a retry may succeed.
         retryable: bool,
+    },
+    /// The relay of chain events between the processes of a cluster failed (see
+    /// [`relay`]).
+    #[error("relay of chain events between processes: {reason}")]
+    Relay {
+        /// What went wrong.
+        reason: String,
     },
 }
 

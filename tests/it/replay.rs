@@ -26,8 +26,19 @@ fn tables(pg: &PostgresConfig) -> BTreeMap<&'static str, BTreeMap<Vec<Value>, is
 }
 
 fn replay_cmd(rpc: &str, pg: &PostgresConfig, extra: &[&str], log: &Path) -> Command {
+    chainflow_cmd("replay", rpc, pg, extra, log)
+}
+
+/// `chainflow <command> --rpc RPC --postgres ...` with `extra` flags, its log at `log`.
+fn chainflow_cmd(
+    command: &str,
+    rpc: &str,
+    pg: &PostgresConfig,
+    extra: &[&str],
+    log: &Path,
+) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_chainflow"));
-    c.args(["replay", "--rpc", rpc, "--postgres", &pg.url])
+    c.args([command, "--rpc", rpc, "--postgres", &pg.url])
         .args(extra)
         .env("CHAINFLOW_SINKS__POSTGRES__SCHEMA", &pg.schema)
         .env("CHAINFLOW_SINKS__POSTGRES__BATCH_MS", "20")
@@ -257,6 +268,19 @@ fn spawn_processes(
     extra: &[&str],
     dir: &Path,
 ) -> Vec<(PathBuf, Child)> {
+    spawn_command_processes("replay", anvil, pg, processes, extra, dir)
+}
+
+/// Starts `chainflow <command>` as `processes` processes on loopback (`-n N -p I -h hosts`)
+/// with `extra` flags, reading anvil over HTTP; returns each process's log file and child.
+fn spawn_command_processes(
+    command: &str,
+    anvil: &Anvil,
+    pg: &PostgresConfig,
+    processes: usize,
+    extra: &[&str],
+    dir: &Path,
+) -> Vec<(PathBuf, Child)> {
     let hosts = dir.join(format!("hosts-{}", pg.schema));
     crate::support::loopback_hosts(&hosts, processes);
     let n = processes.to_string();
@@ -269,7 +293,7 @@ fn spawn_processes(
             args.extend(["-n", &n, "-p", &idx, "-h", &hostfile]);
             (
                 log.clone(),
-                replay_cmd(&anvil.http_url(), pg, &args, &log)
+                chainflow_cmd(command, &anvil.http_url(), pg, &args, &log)
                     .spawn()
                     .unwrap(),
             )
@@ -279,6 +303,12 @@ fn spawn_processes(
 
 /// Child processes, killed when dropped: also when a check fails, so none is left running.
 struct Killed(Vec<Child>);
+
+/// The log files of `children`, and the children killed when dropped.
+fn guarded(children: Vec<(PathBuf, Child)>) -> (Vec<PathBuf>, std::sync::Mutex<Killed>) {
+    let (logs, children) = children.into_iter().unzip();
+    (logs, std::sync::Mutex::new(Killed(children)))
+}
 
 impl Killed {
     /// Whether every child is still running.
@@ -450,10 +480,7 @@ fn a_followed_range_is_split_across_two_processes_up_to_finality_and_followed_on
         ],
         dir.path(),
     );
-    let logs: Vec<PathBuf> = children.iter().map(|(log, _)| log.clone()).collect();
-    let children = std::sync::Mutex::new(Killed(
-        children.into_iter().map(|(_, child)| child).collect(),
-    ));
+    let (logs, children) = guarded(children);
     let running = || children.lock().unwrap().running();
     let log_paths: Vec<&Path> = logs.iter().map(PathBuf::as_path).collect();
     // A reorg at the head, then new blocks: both processes follow them.
@@ -461,7 +488,7 @@ fn a_followed_range_is_split_across_two_processes_up_to_finality_and_followed_on
         converges_through_a_reorg_at_the_head(&pg, &anvil, &running, 7_200)
     });
     drop(children);
-    // The final part was read once, split between the processes; each followed on from its
+    // The final part was read once, split between the processes, and followed on from its
     // end.
     let logs: Vec<String> = logs
         .iter()
@@ -477,9 +504,62 @@ fn a_followed_range_is_split_across_two_processes_up_to_finality_and_followed_on
         finalized + 1,
         "the shares cover the final part once: {shares:?}"
     );
-    for log in &logs {
-        assert!(log.contains("following the chain on"), "{log}");
+    // Process 0 followed on and relayed the chain's events; process 1 took them.
+    assert!(logs[0].contains("following the chain on"), "{}", logs[0]);
+    assert_relayed(&logs);
+}
+
+/// Process 0's log says it relayed the chain's events, process 1's that it took them.
+fn assert_relayed(logs: &[String]) {
+    assert!(
+        logs[0].contains("relays its events to the others"),
+        "{}",
+        logs[0]
+    );
+    assert!(
+        logs[1].contains("takes the chain's events from process 0"),
+        "{}",
+        logs[1]
+    );
+}
+
+#[test]
+fn a_run_across_two_processes_over_rpc_follows_the_chain_through_reorgs() {
+    let anvil = Anvil::with(AnvilOpts::default());
+    chain(&anvil);
+    let dir = tempfile::tempdir().unwrap();
+    let pg = schema("run_procs");
+    // Process 0 follows the chain from block 0 over HTTP polls and relays its events to
+    // process 1; the workers of both take their share of the blocks.
+    let children =
+        spawn_command_processes("run", &anvil, &pg, 2, &["--start-block", "0"], dir.path());
+    let (logs, children) = guarded(children);
+    let running = || children.lock().unwrap().running();
+    let log_paths: Vec<&Path> = logs.iter().map(PathBuf::as_path).collect();
+    crate::nats::with_logs(&log_paths, || {
+        converges_through_a_reorg_at_the_head(&pg, &anvil, &running, 7_300);
+        // A storm of blocks and reorgs (of depth up to 64) while both follow.
+        let mut rng = crate::support::anvil::Rng(0x51a7);
+        for step in 0..30 {
+            crate::clickhouse_crash::storm_step(&anvil, &mut rng, 7_400 + step);
+            std::thread::sleep(Duration::from_millis(rng.below(40)));
+        }
+        outputs_converge(&|s| rows(&pg, s), &anvil, &running, "after the storm");
+    });
+    drop(children);
+    // Each process's worker wrote its share, and both logged how the run was spread.
+    let keys = progress(&pg);
+    for writer in ["0/2", "1/2"] {
+        assert!(
+            keys.contains_key(&format!("gas_fees_blocks#{writer}")),
+            "{writer}: {keys:?}"
+        );
     }
+    let texts: Vec<String> = logs
+        .iter()
+        .map(|l| std::fs::read_to_string(l).unwrap())
+        .collect();
+    assert_relayed(&texts);
 }
 
 /// Every row of every `gas_fees` table with the epoch that wrote it (`version`), as text.
