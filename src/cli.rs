@@ -54,7 +54,7 @@ pub enum Command {
     ///
     /// timely flags pass through: -w N (worker threads), -n N (processes), -p I (process index), -h FILE (hostfile).
     /// Across processes over --rpc process 0 reads the chain and relays its events to the
-    /// others (at the port after its own in the hostfile).
+    /// others (at `[engine] relay`, default the port after the hostfile's highest).
     Run(RunArgs),
     /// List the dataflows, their outputs and columns.
     List,
@@ -69,7 +69,7 @@ pub enum Command {
     /// timely flags pass through as for `run`. Across processes (`-n`) each process fetches
     /// its share of the range, which must be final (--to at or below the finalized block);
     /// with --follow process 0 then follows the chain on from TO + 1 and relays it to the
-    /// others (at the port after its own in the hostfile).
+    /// others (as for `run`).
     Replay(ReplayArgs),
 }
 
@@ -439,9 +439,11 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
         _ => None,
     };
     let relay_address = match &timely_config.communication {
-        timely::CommunicationConfig::Cluster { addresses, .. } => {
-            addresses.first().and_then(|a| relay::relay_address(a))
-        }
+        timely::CommunicationConfig::Cluster { addresses, .. } => config
+            .engine
+            .relay
+            .clone()
+            .or_else(|| relay::relay_address(addresses)),
         _ => None,
     };
     // Each process of a cluster reads the whole event stream (its workers take their share
@@ -704,7 +706,7 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
                 Some((process, processes, address.clone()))
             }
             (Some(_), None) if follows => bail!(
-                "the hostfile's first address has no port below 65535: process 0 relays the chain to the others at the port after its own"
+                "no address for process 0 to relay the chain's events to the others at: set [engine] relay (host:port) or give the hostfile ports below 65535"
             ),
             _ => None,
         };

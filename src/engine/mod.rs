@@ -61,6 +61,10 @@ pub struct EngineSettings {
     /// of this many seconds of chain time: state of closed buckets below finality leaves the
     /// dataflows, so memory stays bounded on long runs. 0 never seals.
     pub seal_every_secs: u64,
+    /// Across processes, where process 0 relays the chain's events to the others
+    /// (`host:port`; see `sources::relay`). Default: process 0's host at the port after the
+    /// hostfile's highest.
+    pub relay: Option<String>,
     /// The processes of a cluster read one input between them: a replay across processes
     /// (see `RangeShare`), whose numbered events are each process's own share (every local
     /// worker takes the blocks of its process that fall to it among the local workers; the
@@ -82,6 +86,7 @@ impl Default for EngineSettings {
             start_epoch: 1,
             batch_until_caught_up: false,
             seal_every_secs: 3600,
+            relay: None,
             partitioned: false,
         }
     }

@@ -15,8 +15,8 @@
 //! enters every process at the same epoch. Each process's workers still keep their share of
 //! the blocks by hash (see `engine::feed`).
 //!
-//! The relay listens on process 0's host at the port after its timely port (see
-//! [`relay_address`]). A frame is a little-endian `u32` length and a bincode 2 [`Frame`]. A
+//! The relay listens at `[engine] relay` (`CHAINFLOW_ENGINE__RELAY`), by default on process
+//! 0's host at the port after the hostfile's highest (see [`relay_address`]). A frame is a little-endian `u32` length and a bincode 2 [`Frame`]. A
 //! source error of process 0 is relayed too, so every process stops with it; a follower that
 //! loses the connection ends its source with an error.
 
@@ -51,12 +51,17 @@ fn relay_error(reason: impl Into<String>) -> SourceError {
     }
 }
 
-/// The relay's address: process 0's host from the hostfile, at the port after its timely
-/// port. `None` when the address has no port below 65535.
-pub fn relay_address(process0: &str) -> Option<String> {
-    let (host, port) = process0.rsplit_once(':')?;
-    let port: u16 = port.parse().ok()?;
-    Some(format!("{host}:{}", port.checked_add(1)?))
+/// The relay's default address: process 0's host from the hostfile, at the port after the
+/// highest port of the hostfile (processes on one host usually take consecutive ports).
+/// `None` when an address has no port or the highest is 65535.
+pub fn relay_address(addresses: &[String]) -> Option<String> {
+    let (host, _) = addresses.first()?.rsplit_once(':')?;
+    let mut highest: u16 = 0;
+    for address in addresses {
+        let (_, port) = address.rsplit_once(':')?;
+        highest = highest.max(port.parse().ok()?);
+    }
+    Some(format!("{host}:{}", highest.checked_add(1)?))
 }
 
 /// Process 0's side: the other processes' connections.
@@ -329,13 +334,25 @@ mod tests {
     }
 
     #[test]
-    fn the_relay_address_is_the_port_after_process_0s() {
+    fn the_relay_address_is_process_0s_host_after_the_highest_port() {
+        let hosts = |h: &[&str]| h.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            relay_address("10.0.0.1:2101").as_deref(),
+            relay_address(&hosts(&["10.0.0.1:2101", "10.0.0.2:2101"])).as_deref(),
             Some("10.0.0.1:2102")
         );
-        assert_eq!(relay_address("host:65535"), None);
-        assert_eq!(relay_address("host"), None);
+        assert_eq!(
+            relay_address(&hosts(&[
+                "127.0.0.1:2101",
+                "127.0.0.1:2102",
+                "127.0.0.1:2103"
+            ]))
+            .as_deref(),
+            Some("127.0.0.1:2104")
+        );
+        assert_eq!(relay_address(&hosts(&["host:65535"])), None);
+        assert_eq!(relay_address(&hosts(&["host"])), None);
+        assert_eq!(relay_address(&hosts(&["a:1", "b"])), None);
+        assert_eq!(relay_address(&[]), None);
     }
 
     #[test]

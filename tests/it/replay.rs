@@ -283,6 +283,9 @@ fn spawn_command_processes(
 ) -> Vec<(PathBuf, Child)> {
     let hosts = dir.join(format!("hosts-{}", pg.schema));
     crate::support::loopback_hosts(&hosts, processes);
+    // Where process 0 relays the chain's events when the processes follow it: a free port
+    // (the default after the hostfile's highest may be another test's).
+    let relay = format!("127.0.0.1:{}", crate::support::free_port());
     let n = processes.to_string();
     let hostfile = hosts.display().to_string();
     (0..processes)
@@ -294,6 +297,7 @@ fn spawn_command_processes(
             (
                 log.clone(),
                 chainflow_cmd(command, &anvil.http_url(), pg, &args, &log)
+                    .env("CHAINFLOW_ENGINE__RELAY", &relay)
                     .spawn()
                     .unwrap(),
             )

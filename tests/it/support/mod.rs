@@ -11,17 +11,19 @@ pub mod postgres;
 pub mod rows;
 pub mod taiko_node;
 
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Writes a timely hostfile of `processes` free loopback ports at `path`.
 pub fn loopback_hosts(path: &std::path::Path, processes: usize) {
     let lines: String = (0..processes)
-        .map(|_| {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            format!("127.0.0.1:{port}\n")
-        })
+        .map(|_| format!("127.0.0.1:{}\n", free_port()))
         .collect();
     std::fs::write(path, lines).unwrap();
 }
