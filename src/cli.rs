@@ -717,7 +717,7 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
                 control.shutdown.clone(),
             )?),
             Some((0, processes, address)) => {
-                let leader = relay::Leader::accept(&address, processes - 1, &control.shutdown)?;
+                let leader = relay::Leader::accept(&address, processes, &control.shutdown)?;
                 tracing::info!(
                     processes,
                     "this process follows the chain and relays its events to the others"
@@ -727,8 +727,12 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
                     control.shutdown.clone(),
                 )?))
             }
-            Some((process, _, address)) => {
-                let follower = relay::Follower::connect(&address, control.shutdown.clone())?;
+            Some((process, processes, address)) => {
+                let follower = relay::Follower::connect(
+                    &address,
+                    (process, processes),
+                    control.shutdown.clone(),
+                )?;
                 tracing::info!(
                     process,
                     "this process takes the chain's events from process 0"

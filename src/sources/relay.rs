@@ -64,19 +64,55 @@ pub fn relay_address(addresses: &[String]) -> Option<String> {
     Some(format!("{host}:{}", highest.checked_add(1)?))
 }
 
+/// What a process sends first: the magic, its index and the cluster's process count.
+const HELLO: &[u8; 8] = b"CFRELAY1";
+
+/// The index of the process on `stream` from its hello (see [`HELLO`]); the reason when it
+/// is not a process `1..processes` of this cluster.
+fn hello(stream: &TcpStream, processes: usize) -> Result<usize, String> {
+    stream
+        .set_nonblocking(false)
+        .and_then(|()| stream.set_nodelay(true))
+        .and_then(|()| stream.set_read_timeout(Some(Duration::from_secs(5))))
+        .map_err(|e| e.to_string())?;
+    let mut bytes = [0u8; 16];
+    (&*stream)
+        .read_exact(&mut bytes)
+        .map_err(|e| format!("no hello: {e}"))?;
+    if &bytes[..8] != HELLO {
+        return Err("no chainflow relay hello".into());
+    }
+    let word = |at: usize| {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&bytes[at..at + 4]);
+        u32::from_le_bytes(w) as usize
+    };
+    let (process, count) = (word(8), word(12));
+    if count != processes || process == 0 || process >= processes {
+        return Err(format!(
+            "process {process} of {count}, not one of processes 1..{processes}"
+        ));
+    }
+    stream.set_read_timeout(None).map_err(|e| e.to_string())?;
+    Ok(process)
+}
+
 /// Process 0's side: the other processes' connections.
 pub struct Leader {
     followers: Vec<TcpStream>,
 }
 
 impl Leader {
-    /// Listens at `address` and waits until `followers` processes have connected (up to
-    /// [`CONNECT_TIMEOUT`], or until `shutdown`).
+    /// Listens at `address` and waits until the other `processes - 1` processes of the
+    /// cluster have connected and said who they are (up to [`CONNECT_TIMEOUT`], or until
+    /// `shutdown`). A connection that is not a process of this cluster, or a process that is
+    /// already connected, is dropped with a warning.
     pub fn accept(
         address: &str,
-        followers: usize,
+        processes: usize,
         shutdown: &AtomicBool,
     ) -> Result<Self, SourceError> {
+        let followers = processes.saturating_sub(1);
         let listener = TcpListener::bind(address)
             .map_err(|e| relay_error(format!("cannot listen at {address}: {e}")))?;
         listener
@@ -84,17 +120,23 @@ impl Leader {
             .map_err(|e| relay_error(format!("listener at {address}: {e}")))?;
         tracing::info!(%address, followers, "relaying chain events to the other processes: waiting for them");
         let started = Instant::now();
-        let mut streams = Vec::with_capacity(followers);
-        while streams.len() < followers {
+        let mut slots: Vec<Option<TcpStream>> = (0..followers).map(|_| None).collect();
+        while slots.iter().any(Option::is_none) {
             match listener.accept() {
-                Ok((stream, peer)) => {
-                    stream
-                        .set_nonblocking(false)
-                        .and_then(|()| stream.set_nodelay(true))
-                        .map_err(|e| relay_error(format!("connection of {peer}: {e}")))?;
-                    tracing::info!(%peer, "a process takes the relayed chain events");
-                    streams.push(stream);
-                }
+                Ok((stream, peer)) => match hello(&stream, processes) {
+                    Ok(process) => match slots.get_mut(process - 1) {
+                        Some(slot @ None) => {
+                            tracing::info!(%peer, process, "a process takes the relayed chain events");
+                            *slot = Some(stream);
+                        }
+                        _ => {
+                            tracing::warn!(%peer, process, "a second connection of a process to the relay, dropped")
+                        }
+                    },
+                    Err(why) => {
+                        tracing::warn!(%peer, %why, "a connection to the relay that is not a process of this cluster, dropped");
+                    }
+                },
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     if shutdown.load(Ordering::Relaxed) {
                         return Err(relay_error("stopped while waiting for the other processes"));
@@ -102,7 +144,7 @@ impl Leader {
                     if started.elapsed() > CONNECT_TIMEOUT {
                         return Err(relay_error(format!(
                             "{} of {followers} processes connected to {address} within {CONNECT_TIMEOUT:?}",
-                            streams.len()
+                            slots.iter().flatten().count()
                         )));
                     }
                     std::thread::sleep(Duration::from_millis(20));
@@ -110,7 +152,9 @@ impl Leader {
                 Err(e) => return Err(relay_error(format!("accepting at {address}: {e}"))),
             }
         }
-        Ok(Leader { followers: streams })
+        Ok(Leader {
+            followers: slots.into_iter().flatten().collect(),
+        })
     }
 
     /// `source`, with every whole-chain event (one the engine numbers: `epoch` is `None`) and
@@ -194,9 +238,13 @@ pub struct Follower {
 }
 
 impl Follower {
-    /// Connects to process 0's relay at `address`, trying again until it listens (up to
-    /// [`CONNECT_TIMEOUT`], or until `shutdown`).
-    pub fn connect(address: &str, shutdown: Arc<AtomicBool>) -> Result<Self, SourceError> {
+    /// Connects to process 0's relay at `address` as `process` of `processes`, trying again
+    /// until it listens (up to [`CONNECT_TIMEOUT`], or until `shutdown`).
+    pub fn connect(
+        address: &str,
+        (process, processes): (usize, usize),
+        shutdown: Arc<AtomicBool>,
+    ) -> Result<Self, SourceError> {
         let started = Instant::now();
         let stream = loop {
             let addrs: Vec<SocketAddr> = address
@@ -228,8 +276,15 @@ impl Follower {
             }
             std::thread::sleep(Duration::from_millis(50));
         };
-        stream
-            .set_read_timeout(Some(Duration::from_millis(200)))
+        let mut hello = HELLO.to_vec();
+        for n in [process, processes] {
+            let n = u32::try_from(n)
+                .map_err(|_| relay_error(format!("process {n} does not fit the hello")))?;
+            hello.extend_from_slice(&n.to_le_bytes());
+        }
+        (&stream)
+            .write_all(&hello)
+            .and_then(|()| stream.set_read_timeout(Some(Duration::from_millis(200))))
             .map_err(|e| relay_error(format!("connection to {address}: {e}")))?;
         tracing::info!(%address, "taking the chain events process 0 relays");
         Ok(Follower {
@@ -364,17 +419,26 @@ mod tests {
             .port();
         let address = format!("127.0.0.1:{port}");
         let stop = Arc::new(AtomicBool::new(false));
-        let followers: Vec<_> = (0..2)
-            .map(|_| {
+        let followers: Vec<_> = (1..3)
+            .map(|process| {
                 let (address, stop) = (address.clone(), Arc::clone(&stop));
                 std::thread::spawn(move || {
-                    Follower::connect(&address, stop)
+                    // A stranger and a process of another cluster come first: dropped.
+                    if process == 1 {
+                        let _ = TcpStream::connect(&address)
+                            .map(|mut s| s.write_all(b"GET / HTTP/1.0\r\n\r\n"));
+                        let mut other = HELLO.to_vec();
+                        other.extend_from_slice(&1u32.to_le_bytes());
+                        other.extend_from_slice(&5u32.to_le_bytes());
+                        let _ = TcpStream::connect(&address).map(|mut s| s.write_all(&other));
+                    }
+                    Follower::connect(&address, (process, 3), stop)
                         .unwrap()
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
-        let leader = Leader::accept(&address, 2, &stop).unwrap();
+        let leader = Leader::accept(&address, 3, &stop).unwrap();
         let mut own = event(3);
         own.epoch = Some(4);
         let source = vec![
@@ -412,9 +476,12 @@ mod tests {
             let address = listener.local_addr().unwrap().to_string();
             let writer = std::thread::spawn(move || {
                 let (mut s, _) = listener.accept().unwrap();
+                let mut hello = [0u8; 16];
+                s.read_exact(&mut hello).unwrap();
                 s.write_all(&bytes).unwrap();
             });
-            let follower = Follower::connect(&address, Arc::new(AtomicBool::new(false))).unwrap();
+            let follower =
+                Follower::connect(&address, (1, 2), Arc::new(AtomicBool::new(false))).unwrap();
             writer.join().unwrap();
             let got: Vec<_> = follower.collect();
             assert_eq!(got.len(), 1, "{got:?}");
