@@ -690,7 +690,7 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
                 follow = plan.follow,
                 "replay across processes: this process reads every {processes}th epoch of the range's final part{}",
                 if plan.follow {
-                    ", then follows the head on from its end with the other processes"
+                    ", then the chain is followed on from its end (by process 0, which relays it to the others)"
                 } else {
                     ""
                 }

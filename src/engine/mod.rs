@@ -65,14 +65,12 @@ pub struct EngineSettings {
     /// (`host:port`; see `sources::relay`). Default: process 0's host at the port after the
     /// hostfile's highest.
     pub relay: Option<String>,
-    /// The processes of a cluster read one input between them: a replay across processes
-    /// (see `RangeShare`), whose numbered events are each process's own share (every local
-    /// worker takes the blocks of its process that fall to it among the local workers; the
-    /// dataflows exchange by key), or a run across processes over RPC, where every process
-    /// reads the whole chain and each worker keeps the blocks that hash to it among all
-    /// workers. The source's epochs are the even ones from `start_epoch`, every odd epoch is
-    /// a seal slot, and whole-chain events take their epoch from the height they reach (see
-    /// `feed`), so every process puts a head at the same epoch.
+    /// Each process's source reads its own share of the input (a replay across processes,
+    /// see `RangeShare`): every local worker takes the blocks of its process that fall to it
+    /// among the local workers (the dataflows exchange by key), the source's epochs are the
+    /// even ones from `start_epoch`, and every odd epoch is a seal slot. The whole-chain
+    /// events after the split part (process 0 follows on and relays them, see
+    /// `sources::relay`) take their epoch from the height they reach (see `feed`).
     #[serde(skip)]
     pub partitioned: bool,
 }
@@ -694,8 +692,7 @@ where
     // process reads (a partitioned replay following the head on after its split part).
     let own_share = std::cell::Cell::new(settings.partitioned);
     // The epoch and lowest height of the first whole-chain event of a partitioned run: the
-    // same in every process (they all go on from the split part's last epoch and block, or
-    // a run across processes starts every process at one block and epoch).
+    // same in every process (they all go on from the split part's last epoch and block).
     let mut follow_base: Option<(Epoch, u64)> = None;
 
     let send_sealing = |epoch: Epoch,
@@ -823,12 +820,10 @@ where
         numbered |= explicit;
         // An epoch never mixes the two: a numbered event is an epoch of its own.
         own_share.set(settings.partitioned && explicit);
-        // The whole chain (after a split part, or in a run across processes over RPC), which
-        // every process reads: an epoch that opens takes its epoch from the height the event
-        // reaches, so every process puts a head at the same epoch however its polls grouped
-        // the heads before it. (Numbered one after another, a process whose polls saw fewer
-        // events would stay at a lower epoch, and the outputs the others wrote above it would
-        // wait for its next head.)
+        // The whole chain after a split part, which every process feeds: an epoch that opens
+        // takes its epoch from the height the event reaches. Process 0 relays the same events
+        // to every process (`sources::relay`), so the numbering agrees anyway; by height it
+        // would also agree for processes whose polls grouped the heads differently.
         if settings.partitioned
             && !explicit
             && updates.is_empty()

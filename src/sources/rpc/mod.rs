@@ -58,7 +58,8 @@ pub struct RangeShare {
     pub start_epoch: crate::model::Epoch,
     /// Last block of the split part (final when the replay starts).
     pub end_block: u64,
-    /// Whether the chain is followed on from `end_block + 1` after the split part.
+    /// Whether this process follows the chain on from `end_block + 1` after the split part
+    /// (process 0, which relays it to the others; see `sources::relay`).
     pub follow: bool,
 }
 
