@@ -432,19 +432,19 @@ fn run_with(args: RunArgs, timely_args: Vec<String>, replay: Option<ReplayPlan>)
             .map_err(|e| anyhow::anyhow!("invalid timely flags: {e}"))?;
     // A replay across processes splits the range: each process reads its share (the range
     // must be final, so every process reads the same chain).
-    let cluster = match &timely_config.communication {
+    // Across processes, also where process 0 relays the chain's events to the others.
+    let (cluster, relay_address) = match &timely_config.communication {
         timely::CommunicationConfig::Cluster {
             process, addresses, ..
-        } if addresses.len() > 1 => Some((*process, addresses.len())),
-        _ => None,
-    };
-    let relay_address = match &timely_config.communication {
-        timely::CommunicationConfig::Cluster { addresses, .. } => config
-            .engine
-            .relay
-            .clone()
-            .or_else(|| relay::relay_address(addresses)),
-        _ => None,
+        } if addresses.len() > 1 => (
+            Some((*process, addresses.len())),
+            config
+                .engine
+                .relay
+                .clone()
+                .or_else(|| relay::relay_address(addresses)),
+        ),
+        _ => (None, None),
     };
     // Each process of a cluster reads the whole event stream (its workers take their share
     // of the blocks): through a durable consumer of its own, acknowledged by its own

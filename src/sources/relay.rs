@@ -45,6 +45,14 @@ pub enum Frame {
     Error(String),
 }
 
+/// [`Frame`] by reference, for sending: encodes exactly as a `Frame` (same variants in the
+/// same order), without copying the event.
+#[derive(Serialize)]
+enum FrameRef<'a> {
+    Event(&'a SourceEvent),
+    Error(&'a str),
+}
+
 fn relay_error(reason: impl Into<String>) -> SourceError {
     SourceError::Relay {
         reason: reason.into(),
@@ -180,18 +188,17 @@ pub struct Relayed<I> {
 }
 
 impl<I> Relayed<I> {
-    fn send(&mut self, frame: &Frame) -> Result<(), SourceError> {
-        let payload = bincode::serde::encode_to_vec(frame, bincode::config::standard())
+    fn send(&mut self, frame: &FrameRef<'_>) -> Result<(), SourceError> {
+        // The length goes first: encoded after 4 bytes kept for it.
+        let mut bytes = vec![0u8; 4];
+        bincode::serde::encode_into_std_write(frame, &mut bytes, bincode::config::standard())
             .map_err(|e| relay_error(format!("cannot encode an event: {e}")))?;
-        let len = u32::try_from(payload.len())
+        let size = bytes.len() - 4;
+        let len = u32::try_from(size)
             .ok()
             .filter(|n| (*n as usize) <= MAX_FRAME)
-            .ok_or_else(|| {
-                relay_error(format!("an event of {} bytes is too large", payload.len()))
-            })?;
-        let mut bytes = Vec::with_capacity(4 + payload.len());
-        bytes.extend_from_slice(&len.to_le_bytes());
-        bytes.extend_from_slice(&payload);
+            .ok_or_else(|| relay_error(format!("an event of {size} bytes is too large")))?;
+        bytes[..4].copy_from_slice(&len.to_le_bytes());
         for (i, stream) in self.followers.iter_mut().enumerate() {
             stream.write_all(&bytes).map_err(|e| {
                 relay_error(format!("relaying to the process of connection {i}: {e}"))
@@ -213,9 +220,9 @@ where
         }
         let item = self.source.next()?;
         let sent = match &item {
-            Ok(event) if event.epoch.is_none() => self.send(&Frame::Event(event.clone())),
+            Ok(event) if event.epoch.is_none() => self.send(&FrameRef::Event(event)),
             Ok(_) => Ok(()),
-            Err(e) => self.send(&Frame::Error(e.to_string())),
+            Err(e) => self.send(&FrameRef::Error(&e.to_string())),
         };
         match sent {
             Ok(()) => Some(item),
@@ -298,18 +305,17 @@ impl Follower {
     /// Reads until `buf` holds `n` bytes. `Ok(false)`: the stream ended (cleanly only when
     /// nothing of a frame was read) or the run stops.
     fn fill(&mut self, n: usize) -> Result<bool, SourceError> {
-        let mut chunk = [0u8; 64 * 1024];
-        while self.buf.len() < n {
-            let want = (n - self.buf.len()).min(chunk.len());
-            match self.stream.read(&mut chunk[..want]) {
-                Ok(0) if self.buf.is_empty() => return Ok(false),
+        let mut filled = self.buf.len();
+        self.buf.resize(n, 0);
+        while filled < n {
+            match self.stream.read(&mut self.buf[filled..]) {
+                Ok(0) if filled == 0 => return Ok(false),
                 Ok(0) => {
                     return Err(relay_error(format!(
-                        "process 0 closed the relay in the middle of a frame ({} of {n} bytes)",
-                        self.buf.len()
+                        "process 0 closed the relay in the middle of a frame ({filled} of {n} bytes)"
                     )));
                 }
-                Ok(read) => self.buf.extend_from_slice(&chunk[..read]),
+                Ok(read) => filled += read,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     if self.shutdown.load(Ordering::Relaxed) {
                         return Ok(false);

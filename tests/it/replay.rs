@@ -259,18 +259,6 @@ fn follow_goes_on_with_the_live_head_through_a_reorg_at_the_range_end() {
     drop(child);
 }
 
-/// Starts `replay` as `processes` processes on loopback (`-n N -p I -h hosts`) with `extra`
-/// flags; returns each process's log file and child.
-fn spawn_processes(
-    anvil: &Anvil,
-    pg: &PostgresConfig,
-    processes: usize,
-    extra: &[&str],
-    dir: &Path,
-) -> Vec<(PathBuf, Child)> {
-    spawn_command_processes("replay", anvil, pg, processes, extra, dir)
-}
-
 /// Starts `chainflow <command>` as `processes` processes on loopback (`-n N -p I -h hosts`)
 /// with `extra` flags, reading anvil over HTTP; returns each process's log file and child.
 fn spawn_command_processes(
@@ -351,7 +339,7 @@ impl Drop for Killed {
     }
 }
 
-/// Runs `replay` as `processes` processes on loopback (see [`spawn_processes`]) to their end;
+/// Runs `replay` as `processes` processes on loopback (see [`spawn_command_processes`]) to their end;
 /// returns each process's exit status and log.
 fn replay_processes(
     anvil: &Anvil,
@@ -360,7 +348,7 @@ fn replay_processes(
     extra: &[&str],
     dir: &Path,
 ) -> Vec<(std::process::ExitStatus, String)> {
-    spawn_processes(anvil, pg, processes, extra, dir)
+    spawn_command_processes("replay", anvil, pg, processes, extra, dir)
         .into_iter()
         .map(|(log, mut child)| {
             let status = child.wait().unwrap();
@@ -469,7 +457,8 @@ fn a_followed_range_is_split_across_two_processes_up_to_finality_and_followed_on
     assert!(finalized > 14 && finalized < anvil.head_number());
     let dir = tempfile::tempdir().unwrap();
     let pg = schema("replay_split_follow");
-    let children = spawn_processes(
+    let children = spawn_command_processes(
+        "replay",
         &anvil,
         &pg,
         2,
