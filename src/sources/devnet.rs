@@ -362,8 +362,11 @@ impl Devnet {
     /// A new block on top of the current tip.
     fn next_block(&mut self) -> Block {
         let cfg = &self.config;
-        let parent = self.tip().clone();
-        let number = parent.number + 1;
+        // The parent's header fields only: a clone of the parent block copied its
+        // transactions and logs too, which was most of the cost of a block.
+        let parent = self.tip();
+        let (number, parent_hash, parent_timestamp) =
+            (parent.number + 1, parent.hash, parent.timestamp);
         let base_fee =
             fees::next_base_fee(parent.gas_used, parent.gas_limit, parent.base_fee_per_gas);
         let excess = fees::next_excess_blob_gas(
@@ -374,7 +377,7 @@ impl Devnet {
         );
         let blob_base_fee = fees::blob_base_fee(excess, &self.params);
         let skip = if self.rng.unit() < 0.03 { 1 } else { 0 };
-        let timestamp = parent.timestamp + cfg.slot_seconds * (1 + skip);
+        let timestamp = parent_timestamp + cfg.slot_seconds * (1 + skip);
 
         // Demand wanders between a third and double of the mean, so the base fee moves.
         self.demand = (self.demand * (0.08 * self.rng.normal()).exp()).clamp(0.35, 2.0);
@@ -477,7 +480,7 @@ impl Devnet {
             chain_id,
             number,
             hash: B256::from(digest(&[seed, chain_id, number, self.branch])),
-            parent_hash: parent.hash,
+            parent_hash,
             timestamp,
             miner: address(10_000 + rng.range(0, 20)),
             gas_used,
