@@ -383,10 +383,32 @@ impl<'a> Reader<'a> {
         Ok(n as usize)
     }
 
-    #[expect(
-        clippy::same_item_push,
-        reason = "a blank is pushed and then filled in place, while its cache line is hot"
-    )]
+    /// `n` items, each read by the hot path `fast` into a pushed `blank` (in place, while its
+    /// cache line is hot), or where it declines by the careful reader `slow`, which also
+    /// names what is wrong.
+    #[inline(always)]
+    fn items<T: Clone>(
+        &mut self,
+        n: usize,
+        blank: T,
+        fast: impl Fn(&[u8], &mut usize, &mut T) -> bool,
+        slow: impl Fn(&mut Self) -> Result<T, Error>,
+    ) -> Result<Vec<T>, Error> {
+        let mut items = Vec::with_capacity(n);
+        for _ in 0..n {
+            let start = self.at;
+            items.push(blank.clone());
+            let Some(item) = items.last_mut() else {
+                break;
+            };
+            if !fast(self.bytes, &mut self.at, item) {
+                self.at = start;
+                *item = slow(self)?;
+            }
+        }
+        Ok(items)
+    }
+
     fn block(&mut self) -> Result<Block, Error> {
         let chain_id = self.u64()?;
         let number = self.u64()?;
@@ -401,33 +423,9 @@ impl<'a> Reader<'a> {
         let excess_blob_gas = self.u64()?;
         let blob_base_fee = self.u128()?;
         let n = self.count(MIN_TX, "transactions")?;
-        let mut transactions = Vec::with_capacity(n);
-        for _ in 0..n {
-            let start = self.at;
-            transactions.push(EMPTY_TX);
-            let Some(tx) = transactions.last_mut() else {
-                break;
-            };
-            if !fast_tx(self.bytes, &mut self.at, tx) {
-                // Near the end of the bytes, or anything unusual (a wide length marker, a bad
-                // flag): the careful reader, which also names what is wrong.
-                self.at = start;
-                *tx = self.tx()?;
-            }
-        }
+        let transactions = self.items(n, EMPTY_TX, fast_tx, Self::tx)?;
         let n = self.count(MIN_LOG, "logs")?;
-        let mut logs = Vec::with_capacity(n);
-        for _ in 0..n {
-            let start = self.at;
-            logs.push(EMPTY_LOG);
-            let Some(log) = logs.last_mut() else {
-                break;
-            };
-            if !fast_log(self.bytes, &mut self.at, log) {
-                self.at = start;
-                *log = self.log()?;
-            }
-        }
+        let logs = self.items(n, EMPTY_LOG, fast_log, Self::log)?;
         Ok(Block {
             chain_id,
             number,
