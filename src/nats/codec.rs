@@ -177,7 +177,8 @@ fn fixed_into<const N: usize>(w: &[u8], i: &mut usize, out: &mut [u8; N]) -> Opt
     Some(())
 }
 
-/// A varint of at most 64 bits whose marker is at most `widest`.
+/// A varint of at most 64 bits whose marker is at most `widest`. These readers of the hot
+/// paths are the careful [`Reader`]'s too; where they say `None` it names the error.
 #[inline(always)]
 fn var(w: &[u8], i: &mut usize, widest: u8) -> Option<u64> {
     let marker = *w.get(*i)?;
@@ -308,14 +309,24 @@ impl<'a> Reader<'a> {
     /// u64).
     #[inline(always)]
     fn varint64(&mut self, widest: u8, what: &'static str) -> Result<u64, Error> {
+        match var(self.bytes, &mut self.at, widest) {
+            Some(v) => Ok(v),
+            None => Err(self.varint_error(widest, what)),
+        }
+    }
+
+    /// Why [`var`] refused the varint at `at`: no marker, a marker too wide, or too few
+    /// bytes after it.
+    #[cold]
+    #[inline(never)]
+    fn varint_error(&mut self, widest: u8, what: &'static str) -> Error {
         let at = self.at;
-        let marker = self.byte()?;
-        match marker {
-            0..=250 => Ok(u64::from(marker)),
-            m if m > widest => Err(too_wide(m, at, what)),
-            251 => Ok(u64::from(u16::from_le_bytes(self.array()?))),
-            252 => Ok(u64::from(u32::from_le_bytes(self.array()?))),
-            _ => Ok(u64::from_le_bytes(self.array()?)),
+        match self.byte() {
+            Err(e) => e,
+            Ok(m) if m > widest => too_wide(m, at, what),
+            Ok(251) => end(self, 2),
+            Ok(252) => end(self, 4),
+            Ok(_) => end(self, 8),
         }
     }
 
@@ -332,24 +343,23 @@ impl<'a> Reader<'a> {
 
     #[inline(always)]
     fn u128(&mut self) -> Result<u128, Error> {
-        let at = self.at;
-        match self.bytes.get(at) {
-            Some(254) => {
-                self.at += 1;
-                Ok(u128::from_le_bytes(self.array()?))
-            }
-            _ => Ok(u128::from(self.varint64(253, "u128")?)),
+        if let Some(v) = var128(self.bytes, &mut self.at) {
+            return Ok(v);
         }
+        if self.bytes.get(self.at) == Some(&254) {
+            self.at += 1;
+            return Err(end(self, 16));
+        }
+        Ok(u128::from(self.varint64(253, "u128")?))
     }
 
     #[inline(always)]
     fn flag(&mut self, what: &'static str) -> Result<bool, Error> {
-        let at = self.at;
-        match self.byte()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            other => Err(not_a_flag(other, at, what)),
+        if let Some(b) = flag(self.bytes, &mut self.at) {
+            return Ok(b);
         }
+        let at = self.at;
+        Err(not_a_flag(self.byte()?, at, what))
     }
 
     /// Bytes with their varint length, `N` of them.
@@ -357,12 +367,9 @@ impl<'a> Reader<'a> {
     fn fixed<const N: usize>(&mut self) -> Result<[u8; N], Error> {
         let at = self.at;
         // The usual case: a one-byte length N, then the bytes.
-        if let Some((&len, rest)) = self.bytes.get(at..).and_then(|r| r.split_first())
-            && usize::from(len) == N
-            && let Some(a) = rest.first_chunk::<N>()
-        {
-            self.at += 1 + N;
-            return Ok(*a);
+        let mut out = [0u8; N];
+        if fixed_into(self.bytes, &mut self.at, &mut out).is_some() {
+            return Ok(out);
         }
         let len = self.u64()?;
         if len != N as u64 {
