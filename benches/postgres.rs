@@ -54,6 +54,13 @@
 //! BEGIN, COPY, DELETE, INSERT, the progress upsert, and a COMMIT that waits for the WAL
 //! flush under the server's `synchronous_commit`).
 //! Afterwards the table must hold exactly the last repetition's rows.
+//!
+//! Tables: every measurement runs on plain tables and, when the server has TimescaleDB
+//! preloaded (`make services` sets it up), on the hypertables of the same migrations
+//! (`TimescaleSetting::Require`), in the same run: the sink and the `psql \copy` anchor into
+//! hypertables, and the reorgs on hypertables twice, once as loaded and once with every chunk
+//! compressed before each repetition (`compress_chunk`, not timed), so the retracted rows and
+//! the new branch land in a compressed chunk.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -79,6 +86,57 @@ use chainflow::sources::devnet::{Devnet, DevnetConfig};
 const SINK_SCHEMA: &str = "cf_bench_sink";
 const COPY_SCHEMA: &str = "cf_bench_copy";
 const REORG_SCHEMA: &str = "cf_bench_reorg";
+
+/// What the tables of a measurement are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tables {
+    /// Plain PostgreSQL tables.
+    Plain,
+    /// TimescaleDB hypertables, chunks as written.
+    Hypertable,
+    /// Hypertables whose chunks are all compressed before each timed step.
+    Compressed,
+}
+
+impl Tables {
+    fn setting(self) -> TimescaleSetting {
+        match self {
+            Tables::Plain => TimescaleSetting::Off,
+            Tables::Hypertable | Tables::Compressed => TimescaleSetting::Require,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Tables::Plain => "plain",
+            Tables::Hypertable => "hypertable",
+            Tables::Compressed => "hypertable, compressed",
+        }
+    }
+}
+
+/// Why hypertables cannot be measured here, if they cannot.
+fn missing_timescale(url: &str) -> Option<String> {
+    let mut c = client(url);
+    match chainflow::sinks::postgres::migrate::probe(&mut c) {
+        Ok(
+            chainflow::sinks::postgres::migrate::Availability::Created { .. }
+            | chainflow::sinks::postgres::migrate::Availability::Creatable { .. },
+        ) => None,
+        Ok(other) => Some(format!("TimescaleDB is not usable: {other:?}")),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
+/// Compresses every chunk of `schema`'s hypertables (recompressing partly compressed ones).
+fn compress_all(url: &str, schema: &str) {
+    client(url)
+        .batch_execute(&format!(
+            "SELECT compress_chunk(format('%I.%I', chunk_schema, chunk_name)::regclass, true)
+             FROM timescaledb_information.chunks WHERE hypertable_schema = '{schema}'"
+        ))
+        .unwrap();
+}
 
 /// The server: `CHAINFLOW_TEST_POSTGRES`, `CHAINFLOW_POSTGRES_URL`, `.services/env`, default.
 fn url() -> String {
@@ -121,13 +179,15 @@ fn client(url: &str) -> postgres::Client {
     postgres::Client::connect(url, postgres::NoTls).unwrap()
 }
 
-/// Drops and migrates `schema` (plain tables), then checkpoints so that every timed run
-/// starts with a clean WAL (best effort: `CHECKPOINT` needs a privileged role).
-fn fresh_schema(url: &str, schema: &str) {
+/// Drops and migrates `schema` (plain tables or hypertables), then checkpoints so that every
+/// timed run starts with a clean WAL (best effort: `CHECKPOINT` needs a privileged role).
+fn fresh_schema(url: &str, schema: &str, tables: Tables) {
     let mut c = client(url);
     c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
         .unwrap();
-    migrate(&mut c, schema, TimescaleSetting::Off).unwrap();
+    let reconnect = || postgres::Client::connect(url, postgres::NoTls);
+    let (_, mode) = migrate(&mut c, &reconnect, schema, tables.setting()).unwrap();
+    assert_eq!(mode.is_timescale(), tables != Tables::Plain, "{mode}");
     let _ = c.batch_execute("CHECKPOINT");
 }
 
@@ -234,11 +294,11 @@ fn insert_batches(
         .collect()
 }
 
-fn sink_config(url: &str, schema: &str, batch_rows: usize) -> PostgresConfig {
+fn sink_config(url: &str, schema: &str, batch_rows: usize, tables: Tables) -> PostgresConfig {
     PostgresConfig {
         url: url.to_string(),
         schema: schema.to_string(),
-        timescale: TimescaleSetting::Off,
+        timescale: tables.setting(),
         batch_rows,
         batch_ms: 3_600_000,
         ..PostgresConfig::default()
@@ -252,9 +312,11 @@ fn run_sink(
     batches: &[OutputBatch],
     per_txn: usize,
     total: usize,
+    tables: Tables,
 ) -> Run {
-    fresh_schema(url, SINK_SCHEMA);
-    let mut sink = PostgresSink::open(sink_config(url, SINK_SCHEMA, per_txn), specs).unwrap();
+    fresh_schema(url, SINK_SCHEMA, tables);
+    let mut sink =
+        PostgresSink::open(sink_config(url, SINK_SCHEMA, per_txn, tables), specs).unwrap();
     let run = Run::timed(false, || {
         for b in batches {
             sink.commit(b).unwrap();
@@ -275,8 +337,8 @@ fn run_sink(
 }
 
 /// The anchor: one `psql \copy` process per file, sequentially.
-fn run_psql(url: &str, files: &[PathBuf], list: &str, total: usize) -> Run {
-    fresh_schema(url, COPY_SCHEMA);
+fn run_psql(url: &str, files: &[PathBuf], list: &str, total: usize, tables: Tables) -> Run {
+    fresh_schema(url, COPY_SCHEMA, tables);
     let run = Run::timed(true, || {
         for file in files {
             psql(
@@ -333,8 +395,12 @@ fn assert_same_rows(url: &str) {
 
 /// The CPU part of `commit`: buffering into a sink that never flushes.
 fn run_commit_only(url: &str, specs: &[OutputSpec], batches: &[OutputBatch]) -> Run {
-    fresh_schema(url, SINK_SCHEMA);
-    let mut sink = PostgresSink::open(sink_config(url, SINK_SCHEMA, usize::MAX), specs).unwrap();
+    fresh_schema(url, SINK_SCHEMA, Tables::Plain);
+    let mut sink = PostgresSink::open(
+        sink_config(url, SINK_SCHEMA, usize::MAX, Tables::Plain),
+        specs,
+    )
+    .unwrap();
     let run = Run::timed(false, || {
         for b in batches {
             sink.commit(b).unwrap();
@@ -365,6 +431,7 @@ fn reorged(row: &RowValues, spec: &OutputSpec, parent: Option<B256>, salt: u64) 
 }
 
 struct Reorg {
+    tables: Tables,
     depth: usize,
     written: u64,
     txns: u64,
@@ -382,11 +449,12 @@ fn run_reorg(
     rows: &[RowValues],
     depth: usize,
     reps: u64,
+    tables: Tables,
 ) -> Reorg {
     let spec = specs[0];
-    fresh_schema(url, REORG_SCHEMA);
+    fresh_schema(url, REORG_SCHEMA, tables);
     let load = rows.len().min(10_000);
-    let mut sink = PostgresSink::open(sink_config(url, REORG_SCHEMA, load), specs).unwrap();
+    let mut sink = PostgresSink::open(sink_config(url, REORG_SCHEMA, load, tables), specs).unwrap();
     for b in insert_batches(spec, rows, 1, 1_000) {
         sink.commit(&b).unwrap();
     }
@@ -425,6 +493,9 @@ fn run_reorg(
             caught_up: true,
             errors: Vec::new(),
         };
+        if tables == Tables::Compressed {
+            compress_all(url, REORG_SCHEMA);
+        }
         let started = Instant::now();
         sink.commit(&batch).unwrap();
         sink.flush().unwrap();
@@ -475,6 +546,7 @@ fn run_reorg(
     );
     times.sort();
     Reorg {
+        tables,
         depth,
         written: after.0 - before.0,
         txns: after.1 - before.1,
@@ -484,6 +556,7 @@ fn run_reorg(
 
 struct Measured {
     path: &'static str,
+    tables: Tables,
     per_txn: usize,
     rows: usize,
     run: Run,
@@ -540,6 +613,19 @@ fn main() {
     starts.sort();
     let psql_start = median(&starts);
 
+    let hyper = match missing_timescale(&url) {
+        None => true,
+        Some(reason) => {
+            println!("postgres bench: hypertables not measured: {reason}");
+            false
+        }
+    };
+    let kinds: Vec<Tables> = if hyper {
+        vec![Tables::Plain, Tables::Hypertable]
+    } else {
+        vec![Tables::Plain]
+    };
+
     let dir = tempfile::tempdir().unwrap();
     let mut measured = Vec::new();
     let mut ratios = Vec::new();
@@ -560,34 +646,40 @@ fn main() {
             std::fs::write(&path, text).unwrap();
             files.push(path);
         }
-        let mut best_psql = run_psql(&url, &files, &list, n);
-        let mut best_sink = run_sink(&url, &specs, &batches, per_txn, n);
-        for _ in 1..runs {
-            best_psql = best_psql.faster(run_psql(&url, &files, &list, n));
-            best_sink = best_sink.faster(run_sink(&url, &specs, &batches, per_txn, n));
+        for &tables in &kinds {
+            let mut best_psql = run_psql(&url, &files, &list, n, tables);
+            let mut best_sink = run_sink(&url, &specs, &batches, per_txn, n, tables);
+            for _ in 1..runs {
+                best_psql = best_psql.faster(run_psql(&url, &files, &list, n, tables));
+                best_sink = best_sink.faster(run_sink(&url, &specs, &batches, per_txn, n, tables));
+            }
+            assert_same_rows(&url);
+            ratios.push((
+                per_txn,
+                tables,
+                best_psql.wall.as_secs_f64() / best_sink.wall.as_secs_f64(),
+            ));
+            measured.push(Measured {
+                path: "psql \\copy (anchor)",
+                tables,
+                per_txn,
+                rows: n,
+                run: best_psql,
+                flushes: true,
+            });
+            measured.push(Measured {
+                path: "chainflow PostgresSink",
+                tables,
+                per_txn,
+                rows: n,
+                run: best_sink,
+                flushes: true,
+            });
         }
-        assert_same_rows(&url);
         let commit_only = run_commit_only(&url, &specs, &batches);
-        ratios.push((
-            per_txn,
-            best_psql.wall.as_secs_f64() / best_sink.wall.as_secs_f64(),
-        ));
-        measured.push(Measured {
-            path: "psql \\copy (anchor)",
-            per_txn,
-            rows: n,
-            run: best_psql,
-            flushes: true,
-        });
-        measured.push(Measured {
-            path: "chainflow PostgresSink",
-            per_txn,
-            rows: n,
-            run: best_sink,
-            flushes: true,
-        });
         measured.push(Measured {
             path: "chainflow commit() only, no flush",
+            tables: Tables::Plain,
             per_txn,
             rows: n,
             run: commit_only,
@@ -599,10 +691,18 @@ fn main() {
     }
 
     let reorg_rows = &all_rows[..reorg_blocks];
-    let reorgs: Vec<Reorg> = [64usize, 1]
-        .into_iter()
-        .map(|depth| run_reorg(&url, &specs, reorg_rows, depth, reorg_reps))
-        .collect();
+    let mut reorg_kinds = kinds.clone();
+    if hyper {
+        reorg_kinds.push(Tables::Compressed);
+    }
+    let mut reorgs: Vec<Reorg> = Vec::new();
+    for depth in [64usize, 1] {
+        for &tables in &reorg_kinds {
+            reorgs.push(run_reorg(
+                &url, &specs, reorg_rows, depth, reorg_reps, tables,
+            ));
+        }
+    }
     for schema in [SINK_SCHEMA, COPY_SCHEMA, REORG_SCHEMA] {
         client(&url)
             .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
@@ -611,13 +711,13 @@ fn main() {
 
     println!();
     println!(
-        "| path | rows/txn | txns | rows | wall | rows/s | ratio to psql | client CPU | CPU/row |"
+        "| path | tables | rows/txn | txns | rows | wall | rows/s | ratio to psql | client CPU | CPU/row |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for m in &measured {
         let anchor = measured
             .iter()
-            .find(|a| a.per_txn == m.per_txn)
+            .find(|a| a.per_txn == m.per_txn && a.tables == m.tables)
             .map(|a| a.run.wall)
             .unwrap();
         let wall = m.run.wall;
@@ -637,8 +737,9 @@ fn main() {
             None => ("-".into(), "-".into()),
         };
         println!(
-            "| {} | {} | {txns} | {} | {wall:.2?} | {:.0} | {ratio} | {cpu} | {per_row} |",
+            "| {} | {} | {} | {txns} | {} | {wall:.2?} | {:.0} | {ratio} | {cpu} | {per_row} |",
             m.path,
+            m.tables.label(),
             m.per_txn,
             m.rows,
             m.rows as f64 / wall.as_secs_f64(),
@@ -648,36 +749,55 @@ fn main() {
     println!(
         "psql process start + connect + SELECT 1: median {psql_start:.1?} (once per file in the psql rows)"
     );
-    for (per_txn, ratio) in &ratios {
+    for (per_txn, tables, ratio) in &ratios {
         let files = (total / per_txn) as u32;
-        let psql = measured
-            .iter()
-            .find(|m| m.per_txn == *per_txn)
-            .unwrap()
-            .run
-            .wall;
-        let sink = measured
-            .iter()
-            .find(|m| m.per_txn == *per_txn && m.path.starts_with("chainflow PostgresSink"))
-            .unwrap()
-            .run
-            .wall;
+        let find = |path: &str| {
+            measured
+                .iter()
+                .find(|m| m.per_txn == *per_txn && m.tables == *tables && m.path.starts_with(path))
+                .unwrap()
+                .run
+                .wall
+        };
+        let (psql, sink) = (find("psql"), find("chainflow PostgresSink"));
         let without_starts = psql.saturating_sub(psql_start * files);
         println!(
-            "chainflow / psql \\copy at {per_txn} rows per transaction: {ratio:.2}x  [goal >= 0.8x]; {:.2}x against psql without its {files} process starts",
+            "chainflow / psql \\copy at {per_txn} rows per transaction, {}: {ratio:.2}x  [goal >= 0.8x]; {:.2}x against psql without its {files} process starts",
+            tables.label(),
             without_starts.as_secs_f64() / sink.as_secs_f64()
         );
     }
+    if hyper {
+        for &per_txn in sizes {
+            let sink = |tables: Tables| {
+                measured
+                    .iter()
+                    .find(|m| {
+                        m.per_txn == per_txn
+                            && m.tables == tables
+                            && m.path.starts_with("chainflow PostgresSink")
+                    })
+                    .unwrap()
+                    .run
+                    .wall
+            };
+            println!(
+                "chainflow into hypertables / into plain tables at {per_txn} rows per transaction: {:.2}x of the plain throughput",
+                sink(Tables::Plain).as_secs_f64() / sink(Tables::Hypertable).as_secs_f64()
+            );
+        }
+    }
     println!();
     println!(
-        "| reorg depth | table rows | reps | rows written per reorg | txns per reorg | median | min | max |"
+        "| reorg depth | tables | table rows | reps | rows written per reorg | txns per reorg | median | min | max |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in &reorgs {
         let reps = r.times.len() as u64;
         println!(
-            "| {} | {} | {} | {} | {} | {:.2} ms | {:.2} ms | {:.2} ms |",
+            "| {} | {} | {} | {} | {} | {} | {:.2} ms | {:.2} ms | {:.2} ms |",
             r.depth,
+            r.tables.label(),
             reorg_blocks,
             reps,
             r.written / reps,

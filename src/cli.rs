@@ -961,7 +961,9 @@ fn migrate(args: MigrateArgs) -> Result<()> {
         let mut client = pg
             .connect()
             .with_context(|| format!("cannot connect to PostgreSQL at {}", pg.redacted()))?;
-        let (applied, mode) = pgmigrate::migrate(&mut client, &pg.schema, pg.timescale)?;
+        let reconnect = || pg.connect();
+        let (applied, mode) =
+            pgmigrate::migrate(&mut client, &reconnect, &pg.schema, pg.timescale)?;
         pgmigrate::check_schema(&mut client, &pg.schema, &specs)?;
         let what = if applied.is_empty() {
             "up to date".to_string()

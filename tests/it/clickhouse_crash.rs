@@ -18,7 +18,7 @@ use crate::rpc::{block_with_txs, replacements};
 use crate::support::anvil::{Anvil, AnvilOpts, Rng};
 use crate::support::clickhouse::{database, query};
 
-fn write_config(dir: &Path, anvil: &Anvil, sink_toml: &str) -> std::path::PathBuf {
+pub(crate) fn write_config(dir: &Path, anvil: &Anvil, sink_toml: &str) -> std::path::PathBuf {
     let path = dir.join("chainflow.toml");
     let text = format!(
         r#"
@@ -46,7 +46,7 @@ fn clickhouse_toml(ch: &ClickHouseConfig) -> String {
     )
 }
 
-fn spawn(config: &Path, workers: usize, log: &Path) -> Child {
+pub(crate) fn spawn(config: &Path, workers: usize, log: &Path) -> Child {
     let log = std::fs::File::create(log).unwrap();
     Command::new(env!("CARGO_BIN_EXE_chainflow"))
         .args(["run", "--config"])
@@ -115,13 +115,14 @@ fn kill_9_at_random_points_of_a_storm_then_restart_leaves_the_views_exact() {
 /// Kills the binary (configured with `sink_toml`, run with `workers` worker threads) five
 /// times at random points of a reorg storm, restarts it, and checks the outputs read by
 /// `read` against the node; `duplicates` counts keys with more than one current row.
+/// Returns the logs (stderr) of every run, the final one last.
 pub(crate) fn crash_storm(
     seed: u64,
     workers: usize,
     sink_toml: &str,
     read: &dyn Fn(&chainflow::engine::dataflow::OutputSpec) -> BTreeMap<Vec<Value>, isize>,
     duplicates: &dyn Fn() -> u64,
-) {
+) -> Vec<String> {
     let anvil = Anvil::with(AnvilOpts::default());
     anvil.ensure_log_contract();
     for i in 0..70 {
@@ -214,4 +215,7 @@ pub(crate) fn crash_storm(
         "crash test: {KILLS} kills, {reorgs} reorgs, head {}, {restarts} reconciliations",
         anvil.head_number()
     );
+    logs.iter()
+        .map(|l| std::fs::read_to_string(l).unwrap_or_default())
+        .collect()
 }

@@ -21,3 +21,4 @@ mod support;
 mod taiko;
 mod taiko_contracts;
 mod taiko_rollup;
+mod timescale;

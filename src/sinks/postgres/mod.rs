@@ -39,7 +39,9 @@ use postgres::{Client, NoTls};
 use serde::{Deserialize, Serialize};
 
 use self::encode::{decode_row, encode_row, select_expr};
-use self::migrate::{Mode, TimescaleSetting, check_identifier, check_schema, enter_schema};
+use self::migrate::{
+    Mode, TimescaleSetting, check_identifier, check_schema, enter_schema, schema_mode,
+};
 use super::reconcile::{Progress, StoredState, covered_sql};
 use super::{OutputBatch, Result, Sink, SinkError};
 use crate::engine::dataflow::{ColumnType, OutputSpec, RowValues, Value};
@@ -57,7 +59,8 @@ pub struct PostgresConfig {
     pub password_env: String,
     /// Schema holding the tables (created by `chainflow migrate`).
     pub schema: String,
-    /// Use TimescaleDB: `auto` (when installed or creatable), `off`, `require`.
+    /// Use TimescaleDB: `auto` (when created in the database, or installed and preloaded),
+    /// `off`, `require` (see [`migrate`]).
     pub timescale: TimescaleSetting,
     /// Flush once this many rows are buffered.
     pub batch_rows: usize,
@@ -181,23 +184,17 @@ impl PostgresSink {
         let mut client = connect_with_retries(&config)?;
         check_schema(&mut client, &config.schema, specs).map_err(|e| fatal("*", e.to_string()))?;
         prepare(&mut client, &config.schema, specs)?;
-        let mode = match client.query_opt(
-            "SELECT timescale FROM chainflow_migrations ORDER BY version DESC LIMIT 1",
-            &[],
-        ) {
-            Ok(Some(row)) if row.get::<_, bool>(0) => {
-                let v: Option<String> = client
-                    .query_opt(
-                        "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'",
-                        &[],
-                    )
-                    .ok()
-                    .flatten()
-                    .map(|r| r.get(0));
-                Mode::Timescale(v.unwrap_or_default())
-            }
-            _ => Mode::Plain,
-        };
+        let mode =
+            schema_mode(&mut client, config.timescale).map_err(|e| fatal("*", e.to_string()))?;
+        if config.timescale == TimescaleSetting::Require && !mode.is_timescale() {
+            return Err(fatal(
+                "*",
+                format!(
+                    "timescale = \"require\" but schema {} has {mode}",
+                    config.schema
+                ),
+            ));
+        }
         tracing::info!(url = %config.redacted(), schema = %config.schema, mode = %mode, "writing to PostgreSQL");
         let mut sink = PostgresSink {
             config,
@@ -394,7 +391,7 @@ fn connect_with_retries(config: &PostgresConfig) -> Result<Client> {
 
 /// Enters the schema and creates the session's staging tables.
 fn prepare(client: &mut Client, schema: &str, specs: &[OutputSpec]) -> Result<()> {
-    enter_schema(client, schema).map_err(|e| fatal("*", e.to_string()))?;
+    enter_schema(client, schema, None).map_err(|e| fatal("*", e.to_string()))?;
     for spec in specs {
         let name = spec.name;
         let sql = format!(

@@ -69,6 +69,9 @@ pub struct AnvilOpts {
     /// Keep a state file (`--state` + `--preserve-historical-states`) so that
     /// [`Anvil::restart_same_port`] can bring the chain back.
     pub persistent: bool,
+    /// `Some(t)`: the genesis block's timestamp (`--timestamp t`), for chains that start in
+    /// the past.
+    pub genesis_timestamp: Option<u64>,
 }
 
 impl Default for AnvilOpts {
@@ -79,6 +82,7 @@ impl Default for AnvilOpts {
             hardfork: "prague",
             genesis_excess_blob_gas: None,
             persistent: false,
+            genesis_timestamp: None,
         }
     }
 }
@@ -174,6 +178,9 @@ impl Anvil {
             let path = self.dir.path().join("genesis.json");
             std::fs::write(&path, genesis(self.opts.chain_id, excess).to_string()).unwrap();
             args.extend(["--init".to_owned(), path.display().to_string()]);
+        }
+        if let Some(t) = self.opts.genesis_timestamp {
+            args.extend(["--timestamp".to_owned(), t.to_string()]);
         }
         if let Some(state) = &self.state_file {
             args.extend([

@@ -7,6 +7,7 @@ pub mod anvil;
 pub mod clickhouse;
 pub mod nats;
 pub mod node_oracle;
+pub mod pg_cluster;
 pub mod postgres;
 pub mod rows;
 pub mod taiko_node;

@@ -42,7 +42,8 @@ pub fn schema_with(test: &str, timescale: TimescaleSetting) -> (PostgresConfig, 
     let mut c = client();
     c.batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
         .unwrap();
-    let (applied, mode) = migrate(&mut c, &name, timescale).unwrap();
+    let reconnect = || postgres::Client::connect(&url(), postgres::NoTls);
+    let (applied, mode) = migrate(&mut c, &reconnect, &name, timescale).unwrap();
     assert!(!applied.is_empty());
     let config = PostgresConfig {
         url: url(),
@@ -68,7 +69,8 @@ pub fn rows(config: &PostgresConfig, spec: &OutputSpec) -> BTreeMap<Vec<Value>, 
         spec.name
     );
     let mut out = BTreeMap::new();
-    for row in client().query(&sql, &[]).unwrap() {
+    let mut c = postgres::Client::connect(&config.url, postgres::NoTls).unwrap();
+    for row in c.query(&sql, &[]).unwrap() {
         let texts: Vec<String> = (0..spec.columns.len()).map(|i| row.get(i)).collect();
         *out.entry(decode_row(spec, &texts).unwrap()).or_insert(0) += 1;
     }
