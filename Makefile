@@ -34,7 +34,7 @@ fmt: ## Format the code
 	$(CARGO) fmt --all
 
 .PHONY: bench
-bench: ## Throughput of gas_fees against a plain loop (BENCH_BLOCKS=100000 by default), the RPC source against anvil (BENCH_RPC_BLOCKS=1000), the ClickHouse sink beside clickhouse-client (BENCH_CH_ROWS=200000) and head-to-queryable latency, the PostgreSQL sink beside psql \copy and a depth-64 reorg (BENCH_PG_ROWS=200000), NATS ingress and egress beside plain async-nats loops and the cost of message-id dedup (BENCH_MESSAGES=20000), worker and process scaling and resident memory over a long devnet run (BENCH_SCALE_BLOCKS=20000, BENCH_MEM_BLOCKS=1000000), the taiko rollup dataflows on the rollup devnet beside a plain loop (BENCH_ROLLUP_L1_BLOCKS=3000)
+bench: ## Throughput of gas_fees against a plain loop (BENCH_BLOCKS=100000 by default), the RPC source against anvil (BENCH_RPC_BLOCKS=1000), the ClickHouse sink beside clickhouse-client (BENCH_CH_ROWS=200000) and head-to-queryable latency, the PostgreSQL sink beside psql \copy and a depth-64 reorg (BENCH_PG_ROWS=200000; plain tables and hypertables), NATS ingress and egress beside plain async-nats loops and the cost of message-id dedup (BENCH_MESSAGES=20000), worker and process scaling and resident memory over a long devnet run (BENCH_SCALE_BLOCKS=20000, BENCH_MEM_BLOCKS=1000000), the taiko rollup dataflows on the rollup devnet beside a plain loop (BENCH_ROLLUP_L1_BLOCKS=3000)
 	$(CARGO) bench --bench gas_fees
 	$(CARGO) bench --bench rpc
 	$(CARGO) bench --bench clickhouse
