@@ -94,10 +94,11 @@ use chainflow::dataflows::gas_fees::{self, GasFees};
 use chainflow::engine::dataflow::{Dataflow, OutputSpec, Row, RowValues, Value};
 use chainflow::engine::{self, EngineSettings, RunControl};
 use chainflow::model::{Block, Epoch};
-use chainflow::nats::egress::{self, EgressConfig, EgressSink};
-use chainflow::nats::ingress::Ingress;
-use chainflow::nats::wire::{ChainEventV1, Format};
-use chainflow::nats::{self as cfnats, NatsConfig};
+use chainflow::sinks::nats::{self as egress, EgressConfig, EgressSink};
+use chainflow::sources::nats::ingress::Ingress;
+use chainflow::sources::nats::wire::{ChainEventV1, Format};
+use chainflow::nats as cfnats;
+use chainflow::sources::nats::NatsConfig;
 use chainflow::sinks::{OutputBatch, Sink};
 use chainflow::sources::devnet::{Devnet, DevnetConfig};
 

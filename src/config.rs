@@ -73,7 +73,7 @@ pub struct Config {
     pub outputs: std::collections::BTreeMap<String, Vec<String>>,
     /// NATS JetStream ingress (`[nats]`); when set, `run` reads chain events from the stream
     /// instead of the chains or the devnet (or `--nats URL`).
-    pub nats: Option<crate::nats::NatsConfig>,
+    pub nats: Option<crate::sources::nats::NatsConfig>,
     /// The `taiko` dataflow: which chains are the L1 and the L2 and the protocol's contracts
     /// (`[taiko]`).
     pub taiko: crate::dataflows::taiko::TaikoConfig,
@@ -109,7 +109,7 @@ pub struct SinksConfig {
     /// The PostgreSQL / TimescaleDB sink; off unless configured (or `--postgres URL`).
     pub postgres: Option<crate::sinks::postgres::PostgresConfig>,
     /// The NATS JetStream egress of output changes; off unless configured (or `--egress URL`).
-    pub nats: Option<crate::nats::egress::EgressConfig>,
+    pub nats: Option<crate::sinks::nats::EgressConfig>,
 }
 
 /// `[sinks.console]`.

@@ -11,6 +11,7 @@
 //! ```
 //!
 //! - [`model`]: blocks, transactions, logs, chain events, epochs; fee recurrences.
+//! - [`abi`]: protocol ABIs shared by the sources that emit events and the dataflows that decode them.
 //! - [`engine`]: timely workers, inputs, release of closed epochs, the [`engine::dataflow`] API.
 //! - [`dataflows`]: the analysts' modules and their registry.
 //! - [`sources`]: the devnet generator and the RPC conversions.
@@ -18,6 +19,7 @@
 //! - [`nats`]: JetStream ingress (chain events) and egress (output changes).
 //! - [`config`]: TOML with environment overrides.
 
+pub mod abi;
 pub mod cli;
 pub mod config;
 #[path = "../dataflows/mod.rs"]
@@ -25,7 +27,7 @@ pub mod dataflows;
 pub mod engine;
 pub mod model;
 pub mod nats;
-pub mod progress;
+
 pub mod sinks;
 pub mod sources;
 pub mod telemetry;

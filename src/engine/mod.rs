@@ -22,6 +22,9 @@ pub mod dataflow;
 pub mod keys;
 mod release;
 pub mod seal;
+pub mod sink;
+pub mod source;
+pub mod writer;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -37,9 +40,9 @@ use serde::{Deserialize, Serialize};
 use timely::dataflow::ProbeHandle;
 
 use crate::model::{Block, ChainEvent, ChainId, Diff, Epoch, Reorg};
-use crate::sinks::{OutputBatch, Sink, SinkError};
-use crate::sources::{SourceError, SourceEvent};
 use dataflow::{Dataflow, Inputs};
+use sink::{OutputBatch, Sink, SinkError};
+use source::{SourceError, SourceEvent};
 
 /// Engine settings (`[engine]` in the config).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -235,10 +238,10 @@ pub enum Writers {
 
 /// The writers of this process's workers for `config`, by local index (see
 /// [`crate::sinks::writers`]): worker `index` of all workers.
-pub fn local_writers(config: &timely::Config) -> Vec<crate::sinks::writers::Writer> {
+pub fn local_writers(config: &timely::Config) -> Vec<writer::Writer> {
     let (local, process, peers) = placement(config);
     (0..local)
-        .map(|i| crate::sinks::writers::Writer {
+        .map(|i| writer::Writer {
             index: process * local + i,
             count: peers,
         })

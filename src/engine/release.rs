@@ -30,8 +30,8 @@ use timely::dataflow::operators::generic::operator::Operator;
 
 use super::dataflow::{Output, RowValues};
 use super::keys::check_keys;
+use super::sink::OutputBatch;
 use crate::model::{ChainId, Diff, Epoch};
-use crate::sinks::OutputBatch;
 
 /// What the feeder knew when it closed an epoch.
 #[derive(Clone, Debug, Default)]

@@ -1,4 +1,7 @@
-//! NATS JetStream: chain events in (ingress), output changes out (egress).
+//! NATS JetStream conventions shared by the ingress (a source, [`crate::sources::nats`]) and
+//! the egress (a sink, [`crate::sinks::nats`]): stream names, subjects, headers, content
+//! types, the connection and the publish with acknowledgement. No engine, source or sink
+//! code: both sides depend on this, never on each other.
 //!
 //! ```text
 //!  chainflow publish-heads ──► stream CHAINFLOW_EVENTS, subject chainflow.<chain_id>.events
@@ -11,25 +14,10 @@
 //!  egress sink ──► stream CHAINFLOW_OUT, subject chainflow.out.<output>: one JSON message per
 //!                  key change, Nats-Msg-Id = <output>:<epoch>:<key>
 //! ```
-//!
-//! - [`wire`]: the chain event on the wire (bincode or JSON, versioned by `Content-Type`).
-//! - [`codec`]: the hand-written bincode reader of a block behind `wire`'s fast decode.
-//! - [`publish`]: the extractor (`chainflow publish-heads`), resumable from the stream itself.
-//! - [`ingress`]: the engine's source: deterministic epochs, acks after commit, dead letters.
-//! - [`handoff`]: the bounded queue that hands decoded events to the engine without spinning.
-//! - [`egress`]: the sink of output changes.
-
-pub mod codec;
-pub mod egress;
-pub mod handoff;
-pub mod ingress;
-pub mod publish;
-pub mod wire;
 
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
-use serde::{Deserialize, Serialize};
 
 /// Default JetStream stream of chain events.
 pub const EVENTS_STREAM: &str = "CHAINFLOW_EVENTS";
@@ -55,9 +43,12 @@ pub fn deadletter_subject(prefix: &str) -> String {
     format!("{prefix}.deadletter.events")
 }
 
-fn default_prefix() -> String {
-    SUBJECT_PREFIX.to_string()
-}
+/// `Content-Type` of a chain event in bincode (schemas/chain_event.v1.json describes the JSON).
+pub const CONTENT_TYPE_BINCODE: &str = "application/vnd.chainflow.chain-event.v1+bincode";
+/// `Content-Type` of a chain event in JSON.
+pub const CONTENT_TYPE_JSON: &str = "application/vnd.chainflow.chain-event.v1+json";
+/// `Content-Type` of an egress output change (schemas/output_change.v1.json).
+pub const CONTENT_TYPE_CHANGE: &str = "application/vnd.chainflow.output-change.v1+json";
 
 /// Header: the epoch of an egress message.
 pub const HEADER_EPOCH: &str = "Chainflow-Epoch";
@@ -67,43 +58,6 @@ pub const HEADER_REASON: &str = "Chainflow-Reason";
 pub const HEADER_SEQUENCE: &str = "Chainflow-Stream-Sequence";
 /// Header: the subject of a dead-lettered message.
 pub const HEADER_SUBJECT: &str = "Chainflow-Subject";
-
-/// NATS ingress settings (`[nats]` in the config; `run --nats URL`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NatsConfig {
-    /// Server URL, `nats://host:4222`.
-    pub url: String,
-    /// Stream of chain events.
-    pub stream: String,
-    /// Durable consumer name of the engine.
-    pub consumer: String,
-    /// First token of the subjects (`chainflow`): `<prefix>.<chain_id>.events`,
-    /// `<prefix>.deadletter.events`.
-    #[serde(default = "default_prefix")]
-    pub subject_prefix: String,
-    /// Stream of dead letters (created when missing).
-    pub deadletter_stream: String,
-    /// Age after which the events stream drops messages, in hours (0: never). A restart
-    /// replays the stream from its first message, so keep what the widest rollup needs.
-    pub max_age_hours: u64,
-    /// Window in which JetStream drops a republished message id, in seconds.
-    pub duplicate_window_secs: u64,
-}
-
-impl Default for NatsConfig {
-    fn default() -> Self {
-        NatsConfig {
-            url: "nats://127.0.0.1:4222".into(),
-            stream: EVENTS_STREAM.into(),
-            consumer: "chainflow-engine".into(),
-            subject_prefix: default_prefix(),
-            deadletter_stream: DEADLETTER_STREAM.into(),
-            max_age_hours: 0,
-            duplicate_window_secs: 120,
-        }
-    }
-}
 
 /// Errors of the NATS parts.
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +86,8 @@ pub enum NatsError {
 }
 
 impl NatsError {
-    pub(crate) fn js(what: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+    /// A [`NatsError::JetStream`] of `what` failing for `reason`.
+    pub fn js(what: impl Into<String>, reason: impl std::fmt::Display) -> Self {
         NatsError::JetStream {
             what: what.into(),
             reason: reason.to_string(),
@@ -235,26 +190,5 @@ pub async fn publish_acked(
             }
             Err(e) => return Err(NatsError::js(format!("publish to {subject}"), e)),
         }
-    }
-}
-
-/// A bare block for unit tests: chain 1, hash from the height and `salt`.
-#[cfg(test)]
-pub(crate) fn test_block(n: u64, parent: crate::model::B256, salt: u8) -> crate::model::Block {
-    crate::model::Block {
-        chain_id: 1,
-        number: n,
-        hash: crate::model::B256::with_last_byte(n as u8 ^ salt),
-        parent_hash: parent,
-        timestamp: n,
-        miner: crate::model::Address::ZERO,
-        gas_used: 0,
-        gas_limit: 0,
-        base_fee_per_gas: 0,
-        blob_gas_used: 0,
-        excess_blob_gas: 0,
-        blob_base_fee: 0,
-        transactions: Vec::new(),
-        logs: Vec::new(),
     }
 }

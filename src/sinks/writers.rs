@@ -22,38 +22,7 @@ use std::collections::BTreeMap;
 use super::reconcile::Progress;
 use crate::model::{ChainId, Epoch};
 
-/// Which share of the keys a sink instance writes: worker `index` of `count` workers in all
-/// processes. The default, 0 of 1, writes every key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Writer {
-    /// The worker's index among all workers.
-    pub index: usize,
-    /// Workers in all processes.
-    pub count: usize,
-}
-
-impl Default for Writer {
-    fn default() -> Self {
-        Writer { index: 0, count: 1 }
-    }
-}
-
-impl Writer {
-    /// The progress key of `output` for this writer: the output's name for a single writer,
-    /// `<output>#<index>/<count>` otherwise.
-    pub fn progress_key(&self, output: &str) -> String {
-        if self.count <= 1 {
-            output.to_string()
-        } else {
-            format!("{output}#{}/{}", self.index, self.count)
-        }
-    }
-
-    /// Whether this writer writes the row whose key hash is `hash`.
-    pub fn owns(&self, hash: u64) -> bool {
-        self.count <= 1 || hash % self.count as u64 == self.index as u64
-    }
-}
+pub use crate::engine::writer::Writer;
 
 /// A stored progress key split into `(output, writer)`; `None` for a malformed key.
 pub fn parse_key(key: &str) -> Option<(&str, Writer)> {

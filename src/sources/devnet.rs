@@ -35,8 +35,12 @@ pub struct DevnetConfig {
     pub gas_limit: u64,
     /// Base fee of the genesis block in wei.
     pub genesis_base_fee: u64,
-    /// Mean number of transactions per block at average demand.
+    /// Mean number of transactions per block (their gas follows the demand for gas).
     pub txs_per_block: u32,
+    /// How strongly the demand for gas answers the base fee: a block asks for
+    /// `target * demand * (genesis_base_fee / base_fee) ^ elasticity` gas (0: not at all, and
+    /// the base fee follows the random demand alone).
+    pub demand_elasticity: f64,
     /// Share of blob (type-3) transactions.
     pub blob_tx_share: f64,
     /// Share of legacy (type-0) transactions; the rest are dynamic-fee (type-2).
@@ -71,6 +75,7 @@ impl Default for DevnetConfig {
             gas_limit: 36_000_000,
             genesis_base_fee: 1_000_000_000,
             txs_per_block: 200,
+            demand_elasticity: 0.5,
             blob_tx_share: 0.015,
             legacy_tx_share: 0.2,
             tip_median_gwei: 0.2,
@@ -128,6 +133,15 @@ impl DevnetConfig {
                     self.tip_median_gwei
                 ),
             );
+        }
+        if !(self.demand_elasticity.is_finite() && (0.0..=4.0).contains(&self.demand_elasticity)) {
+            return Err((
+                "demand_elasticity".into(),
+                format!(
+                    "must be a number from 0 to 4, got {}",
+                    self.demand_elasticity
+                ),
+            ));
         }
         if !(self.tip_sigma.is_finite() && self.tip_sigma >= 0.0) {
             return bad(
@@ -241,6 +255,13 @@ fn address(id: u64) -> Address {
     a.copy_from_slice(&d[..20]);
     Address::from(a)
 }
+
+/// The mean gas of a transaction as drawn: 40% transfers (21,000), 60% calls of 21,000 plus a
+/// lognormal with median 70,000 and sigma 1 (mean 70,000 * e^0.5).
+const MEAN_TX_GAS: f64 = 0.4 * 21_000.0 + 0.6 * (21_000.0 + 115_410.0);
+
+/// The most gas one transaction uses (EIP-7825's cap).
+const MAX_TX_GAS: u64 = 1 << 24;
 
 /// The devnet chain generator: an iterator of [`SourceEvent`]s.
 pub struct Devnet {
@@ -379,10 +400,19 @@ impl Devnet {
         let skip = if self.rng.unit() < 0.03 { 1 } else { 0 };
         let timestamp = parent_timestamp + cfg.slot_seconds * (1 + skip);
 
-        // Demand wanders between a third and double of the mean, so the base fee moves.
+        // Demand wanders between a third and double of the mean, and answers the price: a
+        // base fee below the reference (genesis) draws more gas, above it less. The base fee
+        // thus settles where the gas asked for meets the target (half the limit), about
+        // `genesis_base_fee * demand ^ (1 / elasticity)`, instead of drifting to its floor.
         self.demand = (self.demand * (0.08 * self.rng.normal()).exp()).clamp(0.35, 2.0);
-        let wanted =
-            (f64::from(cfg.txs_per_block) * self.demand * (0.7 + 0.6 * self.rng.unit())) as u64;
+        let wanted = (f64::from(cfg.txs_per_block) * (0.7 + 0.6 * self.rng.unit())).round() as u64;
+        let price = (cfg.genesis_base_fee.max(1) as f64 / base_fee.max(1) as f64)
+            .powf(cfg.demand_elasticity)
+            .min(1e6);
+        let gas_wanted = (cfg.gas_limit / 2) as f64 * self.demand * price;
+        // Scales the gas of each transaction (drawn as below, MEAN_TX_GAS on average) so
+        // that `wanted` transactions ask for `gas_wanted`.
+        let gas_scale = (gas_wanted / (wanted.max(1) as f64 * MEAN_TX_GAS)).clamp(0.05, 50.0);
         let max_blobs = self.params.max_blobs;
         let tip_median = cfg.tip_median_gwei * 1e9;
         let seed = cfg.seed;
@@ -400,11 +430,12 @@ impl Devnet {
         let mut logs = Vec::new();
         let rng = &mut self.rng;
         for i in 0..wanted {
-            let gas = if rng.unit() < 0.4 {
+            let drawn = if rng.unit() < 0.4 {
                 21_000
             } else {
                 21_000 + (rng.lognormal(70_000.0, 1.0) as u64).min(2_000_000)
             };
+            let gas = ((drawn as f64 * gas_scale) as u64).clamp(21_000, MAX_TX_GAS);
             if gas_used + gas > gas_limit {
                 break;
             }
@@ -526,6 +557,47 @@ mod tests {
             reorg_rate: 0.1,
             ..DevnetConfig::default()
         }
+    }
+
+    #[test]
+    fn the_base_fee_hovers_at_realistic_values_over_a_long_run() {
+        let config = DevnetConfig {
+            block_time_ms: 0,
+            reorg_rate: 0.0,
+            max_blocks: Some(10_000),
+            ..DevnetConfig::default()
+        };
+        let mut devnet = Devnet::new(config).unwrap();
+        let mut fees: Vec<f64> = Vec::new();
+        let mut fullness = 0.0;
+        while let Some(event) = devnet.step() {
+            for b in event.new_blocks() {
+                fees.push(b.base_fee_per_gas as f64 / 1e9);
+                fullness += b.gas_used as f64 / b.gas_limit as f64;
+            }
+        }
+        assert_eq!(fees.len(), 10_000);
+        // After the first hour (the genesis fee is the reference) every block's base fee is
+        // between 0.05 and a few gwei, and it moves: neither stuck nor at its floor.
+        let settled = &fees[300..];
+        let outside = settled
+            .iter()
+            .filter(|f| !(0.05..=5.0).contains(*f))
+            .count();
+        assert_eq!(outside, 0, "{outside} blocks outside 0.05..5 gwei");
+        let mut sorted = settled.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let (p5, p95) = (sorted[sorted.len() / 20], sorted[sorted.len() * 19 / 20]);
+        assert!(
+            p95 / p5 > 2.0,
+            "the base fee barely moves: p5 {p5} p95 {p95} gwei"
+        );
+        // On average the blocks sit at the gas target (half full), as on mainnet.
+        let mean = fullness / fees.len() as f64;
+        assert!(
+            (0.4..0.6).contains(&mean),
+            "blocks are {mean:.2} full on average"
+        );
     }
 
     #[test]

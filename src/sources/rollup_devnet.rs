@@ -7,7 +7,7 @@
 //!   is a sequencer drawn from a small set, so a reorg can change it.
 //! - **L1** (default chain id 1, a block every 12 s): a few ordinary transactions plus the
 //!   protocol's transactions, their logs ABI-encoded with the `sol!` types of
-//!   [`crate::dataflows::taiko::events`] and emitted by the configured [`Contracts`]: batch
+//!   [`crate::abi::taiko`] and emitted by the configured [`Contracts`]: batch
 //!   proposals (Pacaya `BatchProposed` in blob transactions, Shasta `Proposed`), proofs
 //!   (`BatchesProved`; `Proved` with the signal service's `CheckpointSaved` in the same
 //!   transaction), Pacaya verifications (`BatchesVerified`), forced inclusions (stored some
@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 
 use super::devnet::Rng;
 use super::{SourceError, SourceEvent};
-use crate::dataflows::taiko::events::{Contracts, pacaya, shasta};
+use crate::abi::taiko::{Contracts, pacaya, shasta};
 use crate::model::fees::{self, BlobParams, GAS_PER_BLOB};
 use crate::model::{Address, B256, Block, ChainEvent, Log, Tx, Wei};
 
@@ -1509,7 +1509,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::dataflows::taiko::events::TaikoEvent;
+    use crate::abi::taiko::TaikoEvent;
 
     fn config(seed: u64, max_l1_blocks: u64) -> RollupDevnetConfig {
         RollupDevnetConfig {

@@ -1,5 +1,6 @@
 //! Structured logs to standard error, filtered by `RUST_LOG` (default `info`); colours only
-//! when standard error is a terminal (log files stay greppable).
+//! when standard error is a terminal (log files stay greppable). [`redact`] keeps credentials
+//! out of what is logged.
 
 use tracing_subscriber::EnvFilter;
 
@@ -12,4 +13,15 @@ pub fn init() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
+}
+
+/// The URL without credentials (`scheme://***@host...`), for logs and messages.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use chainflow::dataflows::gas_fees::GasFees;
 use chainflow::engine::dataflow::{Dataflow, OutputSpec, Value};
-use chainflow::nats::wire::{CONTENT_TYPE_BINCODE, CONTENT_TYPE_JSON, ChainEventV1, Format};
+use chainflow::sources::nats::wire::{CONTENT_TYPE_BINCODE, CONTENT_TYPE_JSON, ChainEventV1, Format};
 
 use crate::clickhouse_crash::storm_step;
 use crate::clickhouse_sink::outputs_converge;
@@ -460,7 +460,7 @@ fn replay_stream(
     expected_events: u64,
 ) -> Vec<(&'static str, Vec<Value>, u64, isize)> {
     use chainflow::engine::{self, EngineSettings, RunControl};
-    use chainflow::nats::{NatsConfig, ingress::Ingress};
+    use chainflow::sources::nats::{NatsConfig, ingress::Ingress};
     use chainflow::sinks::memory::MemorySink;
     use std::sync::Arc;
     use std::sync::atomic::Ordering;
@@ -630,7 +630,7 @@ fn replaying_the_stream_reproduces_the_same_updates_at_the_same_epochs() {
 
 #[test]
 fn egress_progress_is_kept_per_writer_and_goes_with_its_stream() {
-    use chainflow::nats::egress::{EgressConfig, EgressSink};
+    use chainflow::sinks::nats::{EgressConfig, EgressSink};
     use chainflow::sinks::writers::Writer;
     use chainflow::sinks::{OutputBatch, Sink};
     use std::sync::Arc;

@@ -104,7 +104,7 @@ impl PostgresConfig {
 
     /// The URL without its password, for messages.
     pub fn redacted(&self) -> String {
-        crate::sources::rpc::client::redact(&self.url)
+        crate::telemetry::redact(&self.url)
     }
 }
 

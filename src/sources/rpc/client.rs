@@ -68,16 +68,7 @@ pub struct NodeClient {
     permits: Arc<Semaphore>,
 }
 
-/// The URL without credentials, for messages.
-pub fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((_, host)) => format!("{scheme}://***@{host}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
-}
+pub use crate::telemetry::redact;
 
 /// What a failed attempt means.
 enum Failure {

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, stream};
 
 use super::wire::{ChainEventV1, Format};
-use super::{NatsError, events_subject};
 use crate::model::{Block, ChainEvent, ChainId};
+use crate::nats::{NatsError, events_subject};
 use crate::sources::rpc::{ChainConfig, NodeProbe, RpcSource};
 
 /// Settings of `publish-heads`.
@@ -167,10 +167,10 @@ pub fn run(
     let chain_id = NodeProbe::connect(&chain)?.chain_id();
     let subject = events_subject(&config.subject_prefix, chain_id);
     let (js, window, max_payload) = rt.block_on(async {
-        let client = super::connect(&config.url).await?;
+        let client = crate::nats::connect(&config.url).await?;
         let max_payload = client.server_info().max_payload;
         let js = jetstream::new(client);
-        let stream = super::ensure_stream(
+        let stream = crate::nats::ensure_stream(
             &js,
             &config.stream,
             std::slice::from_ref(&subject),
@@ -255,7 +255,7 @@ fn publish_one(
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", id.as_str());
         headers.insert("Content-Type", config.format.content_type());
-        let ack = rt.block_on(super::publish_acked(
+        let ack = rt.block_on(crate::nats::publish_acked(
             js,
             subject,
             headers,
@@ -287,7 +287,7 @@ mod tests {
     use super::*;
     use crate::model::B256;
 
-    use crate::nats::test_block as block;
+    use crate::sources::nats::test_block as block;
 
     #[test]
     fn the_window_follows_the_newest_decision_per_height() {

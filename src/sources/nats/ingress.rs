@@ -39,11 +39,12 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, consumer};
 use futures_util::{FutureExt, StreamExt};
 
+use super::NatsConfig;
 use super::handoff;
 use super::wire::{ChainEventV1, digest_of};
-use super::{HEADER_REASON, HEADER_SEQUENCE, HEADER_SUBJECT, NatsConfig, NatsError};
+use crate::engine::source::{SourceError, SourceEvent};
 use crate::model::{B256, ChainEvent, ChainId, Epoch};
-use crate::sources::{SourceError, SourceEvent};
+use crate::nats::{HEADER_REASON, HEADER_SEQUENCE, HEADER_SUBJECT, NatsError};
 
 /// Blocks per chain the view keeps below the tip.
 const VIEW_DEPTH: u64 = 4096;
@@ -378,7 +379,7 @@ async fn open(
     ),
     NatsError,
 > {
-    let client = super::connect(&config.url).await?;
+    let client = crate::nats::connect(&config.url).await?;
     let js = jetstream::new(client.clone());
     let mut waited = 0u32;
     let mut stream = loop {
@@ -399,7 +400,7 @@ async fn open(
             }
         }
     };
-    super::ensure_stream(
+    crate::nats::ensure_stream(
         &js,
         &config.deadletter_stream,
         &[format!("{}.deadletter.>", config.subject_prefix)],
@@ -596,7 +597,7 @@ impl Decoder {
         let decoded = ChainEventV1::decode_digested(content_type, payload)
             .map_err(|e| e.to_string())
             .and_then(|d| {
-                let expected = super::events_subject(&self.prefix, d.event.chain_id);
+                let expected = crate::nats::events_subject(&self.prefix, d.event.chain_id);
                 if subject != expected {
                     return Err(format!(
                         "an event of chain {} on subject {subject} (expected {expected})",
@@ -639,9 +640,9 @@ impl Decoder {
                 if let Some(ct) = content_type {
                     headers.insert("Content-Type", ct);
                 }
-                let published = self.rt.block_on(super::publish_acked(
+                let published = self.rt.block_on(crate::nats::publish_acked(
                     &self.js,
-                    &super::deadletter_subject(&self.prefix),
+                    &crate::nats::deadletter_subject(&self.prefix),
                     headers,
                     payload.clone(),
                     20,
@@ -731,7 +732,7 @@ mod tests {
     use super::*;
     use crate::model::{Address, Block};
 
-    use crate::nats::test_block as block;
+    use crate::sources::nats::test_block as block;
 
     #[test]
     fn the_body_digest_sees_every_part_of_a_block() {

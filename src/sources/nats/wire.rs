@@ -18,15 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use super::codec;
 use crate::model::{Block, ChainEvent, ChainId};
+pub use crate::nats::{CONTENT_TYPE_BINCODE, CONTENT_TYPE_CHANGE, CONTENT_TYPE_JSON};
 
 /// The schema version this build writes and reads.
 pub const VERSION: u32 = 1;
-/// `Content-Type` of a bincode chain event.
-pub const CONTENT_TYPE_BINCODE: &str = "application/vnd.chainflow.chain-event.v1+bincode";
-/// `Content-Type` of a JSON chain event.
-pub const CONTENT_TYPE_JSON: &str = "application/vnd.chainflow.chain-event.v1+json";
-/// `Content-Type` of an egress output change.
-pub const CONTENT_TYPE_CHANGE: &str = "application/vnd.chainflow.output-change.v1+json";
 
 /// How chain events are encoded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
