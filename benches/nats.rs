@@ -94,13 +94,13 @@ use chainflow::dataflows::gas_fees::{self, GasFees};
 use chainflow::engine::dataflow::{Dataflow, OutputSpec, Row, RowValues, Value};
 use chainflow::engine::{self, EngineSettings, RunControl};
 use chainflow::model::{Block, Epoch};
-use chainflow::sinks::nats::{self as egress, EgressConfig, EgressSink};
-use chainflow::sources::nats::ingress::Ingress;
-use chainflow::sources::nats::wire::{ChainEventV1, Format};
 use chainflow::nats as cfnats;
-use chainflow::sources::nats::NatsConfig;
+use chainflow::sinks::nats::{self as egress, EgressConfig, EgressSink};
 use chainflow::sinks::{OutputBatch, Sink};
 use chainflow::sources::devnet::{Devnet, DevnetConfig};
+use chainflow::sources::nats::NatsConfig;
+use chainflow::sources::nats::ingress::Ingress;
+use chainflow::sources::nats::wire::{ChainEventV1, Format};
 
 /// Chain of the devnet events.
 const CHAIN: u64 = 1337;

@@ -8,7 +8,7 @@
 pub mod gas_fees;
 pub mod taiko;
 
-use crate::engine::dataflow::Dataflow;
+use crate::engine::dataflow::{Dataflow, Settings, SettingsError};
 
 /// Every dataflow chainflow knows, in the order `chainflow list` shows them (those with
 /// settings, such as `taiko`, with their defaults).
@@ -16,13 +16,22 @@ pub fn registry() -> Vec<&'static dyn Dataflow> {
     vec![&gas_fees::GasFees, &*taiko::DEFAULT]
 }
 
-/// The dataflow named `name` with the settings of `config` (`[taiko]` for `taiko`).
-pub fn configured(name: &str, config: &crate::config::Config) -> Option<&'static dyn Dataflow> {
-    match name {
-        // One instance per run: leaked so the engine can hold it for the run's lifetime.
-        "taiko" => Some(Box::leak(Box::new(taiko::Taiko::new(config.taiko.clone())))),
-        _ => find(name),
-    }
+/// The registered dataflow named `name` with its `settings` (`[dataflows.<name>]`); `None`
+/// when no dataflow has that name.
+pub fn configured(
+    name: &str,
+    settings: &Settings,
+) -> Option<Result<&'static dyn Dataflow, SettingsError>> {
+    let registered = find(name)?;
+    Some(
+        registered
+            .configure(settings)
+            .map(|configured| match configured {
+                // One instance per run: leaked so the engine can hold it for the run's lifetime.
+                Some(own) => &*Box::leak(own),
+                None => registered,
+            }),
+    )
 }
 
 /// The registered dataflow named `name`.

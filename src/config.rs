@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::EngineSettings;
+use crate::engine::dataflow::Dataflow;
 use crate::sources::devnet::DevnetConfig;
 use crate::sources::rpc::ChainConfig;
 
@@ -74,12 +75,10 @@ pub struct Config {
     /// NATS JetStream ingress (`[nats]`); when set, `run` reads chain events from the stream
     /// instead of the chains or the devnet (or `--nats URL`).
     pub nats: Option<crate::sources::nats::NatsConfig>,
-    /// The `taiko` dataflow: which chains are the L1 and the L2 and the protocol's contracts
-    /// (`[taiko]`).
-    pub taiko: crate::dataflows::taiko::TaikoConfig,
     /// The rollup devnet (`[rollup_devnet]`): when set (and no chain or NATS is), `run`
     /// generates an L1 and a Taiko L2 with the protocol's events instead of the devnet, and
-    /// a `[taiko]` left at its defaults follows the generated chains and contracts.
+    /// the taiko dataflow without settings of its own follows the generated chains and
+    /// contracts.
     pub rollup_devnet: Option<crate::sources::rollup_devnet::RollupDevnetConfig>,
 }
 
@@ -139,12 +138,16 @@ pub struct JsonlConfig {
     pub path: PathBuf,
 }
 
-/// `[dataflows]`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// `[dataflows]`: which run, and each one's own settings (`[dataflows.<name>]`, parsed by the
+/// dataflow itself).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DataflowsConfig {
     /// Names of the dataflows to run (see `chainflow list`).
     pub enabled: Vec<String>,
+    /// Per dataflow name, its settings table.
+    #[serde(flatten)]
+    pub settings: std::collections::BTreeMap<String, toml::Value>,
 }
 
 impl Default for DataflowsConfig {
@@ -155,7 +158,54 @@ impl Default for DataflowsConfig {
                 .filter(|d| d.enabled_by_default())
                 .map(|d| d.name().to_string())
                 .collect(),
+            settings: std::collections::BTreeMap::new(),
         }
+    }
+}
+
+impl DataflowsConfig {
+    /// The settings of dataflow `name` (an empty table when it has none).
+    pub fn settings_of(&self, name: &str) -> toml::Table {
+        match self.settings.get(name) {
+            Some(toml::Value::Table(t)) => t.clone(),
+            _ => toml::Table::new(),
+        }
+    }
+
+    /// The dataflows to run, each with its settings.
+    pub fn configured(&self) -> Result<Vec<&'static dyn Dataflow>, ConfigError> {
+        self.enabled
+            .iter()
+            .map(
+                |name| match crate::dataflows::configured(name, &self.settings_of(name)) {
+                    Some(Ok(df)) => Ok(df),
+                    Some(Err(e)) => Err(ConfigError::Key {
+                        key: format!(
+                            "dataflows.{}{}",
+                            e.dataflow,
+                            if e.key.is_empty() {
+                                String::new()
+                            } else {
+                                format!(".{}", e.key)
+                            }
+                        ),
+                        reason: e.reason,
+                    }),
+                    None => Err(unknown_dataflow("dataflows.enabled", name)),
+                },
+            )
+            .collect()
+    }
+}
+
+fn unknown_dataflow(key: &str, name: &str) -> ConfigError {
+    let known: Vec<_> = crate::dataflows::registry()
+        .iter()
+        .map(|d| d.name())
+        .collect();
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: format!("unknown dataflow '{name}', known: {}", known.join(", ")),
     }
 }
 
@@ -184,6 +234,18 @@ impl Config {
         let mut table: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| ConfigError::Syntax(e.to_string()))?;
+        // A dataflow's settings live under [dataflows.<name>].
+        if let Some(name) = table
+            .keys()
+            .find(|k| crate::dataflows::find(k).is_some() && k.as_str() != "dataflows")
+        {
+            return Err(ConfigError::Key {
+                key: name.clone(),
+                reason: format!(
+                    "a dataflow's settings go under [dataflows.{name}] (and [dataflows.{name}.<table>])"
+                ),
+            });
+        }
         for (name, value) in env {
             let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
                 continue;
@@ -234,13 +296,37 @@ impl Config {
         }
         for name in &self.dataflows.enabled {
             if crate::dataflows::find(name).is_none() {
-                let known: Vec<_> = crate::dataflows::registry()
-                    .iter()
-                    .map(|d| d.name())
-                    .collect();
+                return Err(unknown_dataflow("dataflows.enabled", name));
+            }
+        }
+        for (name, value) in &self.dataflows.settings {
+            let key = format!("dataflows.{name}");
+            if crate::dataflows::find(name).is_none() {
+                return Err(unknown_dataflow(&key, name));
+            }
+            if !value.is_table() {
                 return Err(ConfigError::Invalid {
-                    key: "dataflows.enabled".into(),
-                    reason: format!("unknown dataflow '{name}', known: {}", known.join(", ")),
+                    key,
+                    reason: "must be a table of the dataflow's settings".into(),
+                });
+            }
+        }
+        // Each dataflow checks its own settings.
+        for name in self.dataflows.settings.keys() {
+            if let Some(Err(e)) =
+                crate::dataflows::configured(name, &self.dataflows.settings_of(name))
+            {
+                return Err(ConfigError::Key {
+                    key: format!(
+                        "dataflows.{}{}",
+                        e.dataflow,
+                        if e.key.is_empty() {
+                            String::new()
+                        } else {
+                            format!(".{}", e.key)
+                        }
+                    ),
+                    reason: e.reason,
                 });
             }
         }
@@ -361,6 +447,42 @@ mod tests {
         assert!(err.contains("gas_feez"), "{err}");
         let err = parse("[devnet\n").unwrap_err().to_string();
         assert!(err.contains("TOML"), "{err}");
+    }
+
+    #[test]
+    fn dataflow_settings_are_the_dataflows_own() {
+        let c = parse("[dataflows]\nenabled = [\"taiko\"]\n[dataflows.taiko]\nl1_chain_id = 5\n")
+            .unwrap();
+        let dfs = c.dataflows.configured().unwrap();
+        assert_eq!(dfs.len(), 1);
+        // The dataflow names its own bad key.
+        let err = parse("[dataflows.taiko]\nl1_chain_idd = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dataflows.taiko.l1_chain_idd"), "{err}");
+        // A dataflow without settings refuses them.
+        let err = parse("[dataflows.gas_fees]\nx = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("dataflows.gas_fees.x") && err.contains("no settings"),
+            "{err}"
+        );
+        let err = parse("[dataflows.nope]\nx = 1\n").unwrap_err().to_string();
+        assert!(err.contains("unknown dataflow 'nope'"), "{err}");
+        // The old place says where the settings went.
+        let err = parse("[taiko]\nl1_chain_id = 5\n").unwrap_err().to_string();
+        assert!(err.contains("[dataflows.taiko]"), "{err}");
+        // Environment overrides reach them.
+        let env = vec![(
+            "CHAINFLOW_DATAFLOWS__TAIKO__L2_CHAIN_ID".to_string(),
+            "7".to_string(),
+        )];
+        let c = Config::from_toml_str("", env).unwrap();
+        assert_eq!(
+            c.dataflows.settings_of("taiko")["l2_chain_id"].as_integer(),
+            Some(7)
+        );
     }
 
     #[test]

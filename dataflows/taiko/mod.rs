@@ -1,9 +1,9 @@
 //! `taiko`: a Taiko rollup metrics indexer (the ClickHouse dashboard backend rollup operators
 //! use), exact under L1 and L2 reorgs. Opt-in: add it to `[dataflows] enabled`.
 //!
-//! **Inputs**: canonical blocks of the L1 (`[taiko] l1_chain_id`, default 1) and of the L2
-//! (`[taiko] l2_chain_id`, default 167000) in one run, each chain with its own tracker; the
-//! protocol's contracts (`[taiko.contracts]`: inboxes of both forks, forced-inclusion store,
+//! **Inputs**: canonical blocks of the L1 (`[dataflows.taiko] l1_chain_id`, default 1) and of
+//! the L2 (`l2_chain_id`, default 167000) in one run, each chain with its own tracker; the
+//! protocol's contracts (`[dataflows.taiko.contracts]`: inboxes of both forks, forced-inclusion store,
 //! wrapper, preconfirmation slasher, SignalService, bond manager, L2 anchor), whose logs are
 //! decoded by address and topic0 ([`events`]); the reorgs the engine applied
 //! ([`Inputs::reorgs`]).
@@ -66,7 +66,10 @@ use serde::{Deserialize, Serialize};
 use differential_dataflow::AsCollection;
 use timely::dataflow::operators::vec::Partition;
 
-use crate::engine::dataflow::{Collection, Dataflow, Inputs, Output, OutputSpec, Position};
+use crate::engine::dataflow::{
+    Collection, Dataflow, Inputs, Output, OutputSpec, Position, Settings, SettingsError,
+    parse_settings,
+};
 use crate::model::Address;
 use l1::{Fact, SlotClock};
 use l2::L2Head;
@@ -115,8 +118,8 @@ pub const HOUR: u64 = 3_600;
 /// Seconds of a day bucket.
 pub const DAY: u64 = 86_400;
 
-/// `[taiko]`: which chains are the L1 and the L2, the beacon clock and the protocol's
-/// contracts.
+/// `[dataflows.taiko]`: which chains are the L1 and the L2, the beacon clock and the
+/// protocol's contracts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TaikoConfig {
@@ -271,6 +274,11 @@ impl Dataflow for Taiko {
 
     fn doc(&self) -> &'static str {
         "Taiko rollup metrics over an L1 and an L2: heads, batches, proofs, verifications, forced inclusions, slashings, costs, prove/verify times, batch L2 sums, rollups, reorgs"
+    }
+
+    fn configure(&self, settings: &Settings) -> Result<Option<Box<dyn Dataflow>>, SettingsError> {
+        let config: TaikoConfig = parse_settings(self.name(), settings)?;
+        Ok(Some(Box::new(Taiko::new(config))))
     }
 
     fn outputs(&self) -> Vec<OutputSpec> {

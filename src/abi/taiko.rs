@@ -118,7 +118,7 @@ pub const SHASTA_INBOX: Address = address!("6f21C543a4aF5189eBdb0723827577e1EF57
 /// The L2 anchor contract (both forks).
 pub const L2_ANCHOR: Address = address!("1670000000000000000000000000000000010001");
 
-/// The contracts whose logs are Taiko events, by role (`[taiko]` in the config). Roles
+/// The contracts whose logs are Taiko events, by role (`[dataflows.taiko.contracts]` in the config). Roles
 /// without an address are not decoded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

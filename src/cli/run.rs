@@ -86,13 +86,7 @@ pub(super) fn run_with(
     let control = RunControl::default();
     stop_on_ctrl_c(&control)?;
 
-    let mut dataflows = Vec::new();
-    for name in &config.dataflows.enabled {
-        match crate::dataflows::configured(name, &config) {
-            Some(df) => dataflows.push(df),
-            None => bail!("unknown dataflow '{name}'"),
-        }
-    }
+    let dataflows = config.dataflows.configured()?;
     let mut settings = config.engine.clone();
     let sets = open::sinks(
         &mut config,
@@ -169,14 +163,23 @@ fn apply_args(config: &mut Config, args: RunArgs) -> Result<()> {
         if args.fast {
             rollup.block_time_ms = 0;
         }
-        // The generated chains are the taiko dataflow's unless [taiko] says otherwise, and
-        // a config that names no dataflow runs it.
-        if config.taiko == crate::dataflows::taiko::TaikoConfig::default() {
-            config.taiko.l1_chain_id = rollup.l1_chain_id;
-            config.taiko.l2_chain_id = rollup.l2_chain_id;
-            config.taiko.contracts = rollup.contracts.clone();
+        // The generated chains are the taiko dataflow's unless [dataflows.taiko] says
+        // otherwise, and a config that names no dataflow runs it.
+        if !config.dataflows.settings.contains_key("taiko") {
+            let follow = crate::dataflows::taiko::TaikoConfig {
+                l1_chain_id: rollup.l1_chain_id,
+                l2_chain_id: rollup.l2_chain_id,
+                contracts: rollup.contracts.clone(),
+                ..Default::default()
+            };
+            let table = toml::Table::try_from(follow)
+                .context("the rollup devnet's chains as taiko settings")?;
+            config
+                .dataflows
+                .settings
+                .insert("taiko".into(), toml::Value::Table(table));
         }
-        if config.dataflows == crate::config::DataflowsConfig::default() {
+        if config.dataflows.enabled == crate::config::DataflowsConfig::default().enabled {
             config.dataflows.enabled.push("taiko".into());
         }
     }

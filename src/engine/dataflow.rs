@@ -281,9 +281,52 @@ impl TxContext {
     }
 }
 
+/// A dataflow's own settings: the `[dataflows.<name>]` table of the config.
+pub type Settings = toml::Table;
+
+/// Errors of a dataflow's settings: the dotted key (below `dataflows.<name>`) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("config key 'dataflows.{dataflow}{}': {reason}", if key.is_empty() { String::new() } else { format!(".{key}") })]
+pub struct SettingsError {
+    /// The dataflow's name.
+    pub dataflow: String,
+    /// The key below `[dataflows.<name>]` (empty: the table itself).
+    pub key: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Parses the settings of dataflow `dataflow` into `T` (a `serde` type with defaults),
+/// naming the offending key on error.
+///
+/// ```
+/// #[derive(serde::Deserialize, Default)]
+/// #[serde(deny_unknown_fields, default)]
+/// struct Mine { window: u64 }
+/// let table: toml::Table = "window = 5".parse().unwrap();
+/// let mine: Mine = chainflow::engine::dataflow::parse_settings("mine", &table).unwrap();
+/// assert_eq!(mine.window, 5);
+/// let bad: toml::Table = "windw = 5".parse().unwrap();
+/// let err = chainflow::engine::dataflow::parse_settings::<Mine>("mine", &bad).unwrap_err();
+/// assert!(err.to_string().contains("windw"));
+/// ```
+pub fn parse_settings<T: serde::de::DeserializeOwned>(
+    dataflow: &str,
+    settings: &Settings,
+) -> Result<T, SettingsError> {
+    serde_path_to_error::deserialize(toml::Value::Table(settings.clone())).map_err(|e| {
+        SettingsError {
+            dataflow: dataflow.to_string(),
+            key: e.path().to_string().trim_start_matches('.').to_string(),
+            reason: e.into_inner().message().to_string(),
+        }
+    })
+}
+
 /// An analyst's dataflow: pure functions from input collections to output collections.
 ///
-/// Implementations live in `dataflows/` and are listed in its explicit registry.
+/// Implementations live in `dataflows/` and are listed in its explicit registry. A dataflow
+/// with settings parses its own `[dataflows.<name>]` table in [`Dataflow::configure`].
 pub trait Dataflow: Send + Sync {
     /// The `snake_case` name, used for the file, metrics and default table prefix.
     fn name(&self) -> &'static str;
@@ -297,5 +340,18 @@ pub trait Dataflow: Send + Sync {
     /// such as `taiko`, are opt-in).
     fn enabled_by_default(&self) -> bool {
         true
+    }
+    /// This dataflow with `settings` (its `[dataflows.<name>]` table; empty when the config
+    /// has none), or `None` to run the registered instance as it is. The default takes no
+    /// settings and names the first key given.
+    fn configure(&self, settings: &Settings) -> Result<Option<Box<dyn Dataflow>>, SettingsError> {
+        match settings.keys().next() {
+            None => Ok(None),
+            Some(key) => Err(SettingsError {
+                dataflow: self.name().to_string(),
+                key: key.clone(),
+                reason: "this dataflow takes no settings".into(),
+            }),
+        }
     }
 }

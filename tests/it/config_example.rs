@@ -28,12 +28,15 @@ fn the_taiko_example_parses_with_two_chains_and_the_taiko_dataflow() {
         Config::from_toml_str(text, std::iter::empty()).expect("examples/taiko.toml parses");
     assert_eq!(config.chains.len(), 2);
     assert_eq!(config.dataflows.enabled, vec!["taiko".to_string()]);
+    let taiko: chainflow::dataflows::taiko::TaikoConfig =
+        chainflow::engine::dataflow::parse_settings(
+            "taiko",
+            &config.dataflows.settings_of("taiko"),
+        )
+        .expect("[dataflows.taiko] parses");
+    assert_eq!((taiko.l1_chain_id, taiko.l2_chain_id), (1, 167_000));
     assert_eq!(
-        (config.taiko.l1_chain_id, config.taiko.l2_chain_id),
-        (1, 167_000)
-    );
-    assert_eq!(
-        config.taiko.contracts,
+        taiko.contracts,
         chainflow::dataflows::taiko::events::Contracts::default()
     );
 }

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use chainflow::dataflows::gas_fees::GasFees;
 use chainflow::engine::dataflow::{Dataflow, OutputSpec, Value};
-use chainflow::sources::nats::wire::{CONTENT_TYPE_BINCODE, CONTENT_TYPE_JSON, ChainEventV1, Format};
+use chainflow::sources::nats::wire::{
+    CONTENT_TYPE_BINCODE, CONTENT_TYPE_JSON, ChainEventV1, Format,
+};
 
 use crate::clickhouse_crash::storm_step;
 use crate::clickhouse_sink::outputs_converge;
@@ -460,8 +462,8 @@ fn replay_stream(
     expected_events: u64,
 ) -> Vec<(&'static str, Vec<Value>, u64, isize)> {
     use chainflow::engine::{self, EngineSettings, RunControl};
-    use chainflow::sources::nats::{NatsConfig, ingress::Ingress};
     use chainflow::sinks::memory::MemorySink;
+    use chainflow::sources::nats::{NatsConfig, ingress::Ingress};
     use std::sync::Arc;
     use std::sync::atomic::Ordering;
 

@@ -593,7 +593,7 @@ fn a_range_rerun_with_a_new_dataflow_fills_its_outputs_and_leaves_the_others_unt
     std::fs::write(
         &config,
         format!(
-            "[dataflows]\nenabled = [\"gas_fees\", \"taiko\"]\n\n[taiko]\nl1_chain_id = {}\nl2_chain_id = 167000\n",
+            "[dataflows]\nenabled = [\"gas_fees\", \"taiko\"]\n\n[dataflows.taiko]\nl1_chain_id = {}\nl2_chain_id = 167000\n",
             anvil.chain_id()
         ),
     )

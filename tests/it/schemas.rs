@@ -13,13 +13,13 @@ use alloy_primitives::keccak256;
 use chainflow::dataflows::gas_fees::{BLOCKS, DAYS, GasFees, HOURS, MINUTES};
 use chainflow::engine::{self, EngineSettings, RunControl};
 use chainflow::model::{Address, B256, Block, ChainEvent, Log, Tx};
-use chainflow::sinks::nats::{changes, encode_change, msg_id};
-use chainflow::sources::nats::wire::{CONTENT_TYPE_JSON, ChainEventV1, Format};
 use chainflow::sinks::OutputBatch;
 use chainflow::sinks::jsonl::encode_row;
 use chainflow::sinks::memory::MemorySink;
+use chainflow::sinks::nats::{changes, encode_change, msg_id};
 use chainflow::sources::SourceEvent;
 use chainflow::sources::devnet::{Devnet, DevnetConfig};
+use chainflow::sources::nats::wire::{CONTENT_TYPE_JSON, ChainEventV1, Format};
 use jsonschema::Validator;
 use serde_json::{Value as Json, json};
 

@@ -143,8 +143,8 @@ impl Run {
             "[[chains]]\nrpc = \"{}\"\nstart_block = 0\npoll_interval_ms = 50\nblob_schedule = \"prague\"\n\
              [[chains]]\nrpc = \"{}\"\nstart_block = 0\npoll_interval_ms = 50\nblob_schedule = \"prague\"\n\
              [dataflows]\nenabled = [\"taiko\"]\n\
-             [taiko]\nl1_chain_id = {}\nl2_chain_id = {}\nl1_genesis_time = {}\n\
-             [taiko.contracts]\n{}{}{}{}{}{}{}{}\
+             [dataflows.taiko]\nl1_chain_id = {}\nl2_chain_id = {}\nl1_genesis_time = {}\n\
+             [dataflows.taiko.contracts]\n{}{}{}{}{}{}{}{}\
              [sinks.console]\nenabled = false\n\
              [sinks.postgres]\nurl = \"{}\"\nschema = \"{}\"\ntimescale = \"off\"\nbatch_ms = 20\n\
              [sinks.clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\nbatch_ms = 20\n",
