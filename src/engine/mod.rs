@@ -19,6 +19,7 @@
 //! growing memory. The worker count comes from timely's own flags (`-w`, `-n`, `-p`, `-h`).
 
 pub mod dataflow;
+mod feeder;
 pub mod keys;
 mod release;
 pub mod seal;
@@ -34,12 +35,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{RecvTimeoutError, SendTimeoutError, Sender};
+use crossbeam_channel::RecvTimeoutError;
 use differential_dataflow::input::Input;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::ProbeHandle;
 
-use crate::model::{Block, ChainEvent, ChainId, Diff, Epoch, Reorg};
+use crate::model::{Block, ChainEvent, Diff, Epoch, Reorg};
 use dataflow::{Dataflow, Inputs};
 use sink::{OutputBatch, Sink, SinkError};
 use source::{SourceError, SourceEvent};
@@ -73,7 +74,7 @@ pub struct EngineSettings {
     /// among the local workers (the dataflows exchange by key), the source's epochs are the
     /// even ones from `start_epoch`, and every odd epoch is a seal slot. The whole-chain
     /// events after the split part (process 0 follows on and relays them, see
-    /// `sources::relay`) take their epoch from the height they reach (see `feed`).
+    /// `sources::relay`) take their epoch from the height they reach (see `feeder`, invariant 6).
     #[serde(skip)]
     pub partitioned: bool,
 }
@@ -456,7 +457,17 @@ where
     .map_err(EngineError::Runtime)?;
 
     // The feeder, on this thread.
-    let feed = feed(settings, source, (&senders, process, peers), &stop, control);
+    let feed = feeder::Feeder::new(
+        settings,
+        feeder::Placement {
+            senders: &senders,
+            process,
+            peers,
+        },
+        &stop,
+        control,
+    )
+    .run(source);
     drop(senders);
 
     let mut worker_error = None;
@@ -637,336 +648,6 @@ fn commit_with_retry(sink: &mut dyn Sink, batch: &OutputBatch) -> Result<(), Sin
             Err(err) => return Err(err),
         }
     }
-}
-
-/// Epochs per block height for the whole-chain events of a partitioned run (see `feed`):
-/// even, so the seal slots stay odd, and room for a few reorgs at one height before the
-/// epochs of two processes can differ (until the next height brings them together again).
-const EPOCHS_PER_HEIGHT: u64 = 8;
-
-/// The lowest height an event touches and the height of the tip it leaves (the block below
-/// its old blocks for a revert); `None` for an event without blocks.
-fn heights(event: &ChainEvent) -> Option<(u64, u64)> {
-    let low = event
-        .old()
-        .iter()
-        .chain(event.new_blocks())
-        .map(|b| b.number)
-        .min()?;
-    let tip = match event.new_blocks().last() {
-        Some(b) => b.number,
-        None => low.saturating_sub(1),
-    };
-    Some((low, tip))
-}
-
-/// Reads the source, groups events into epochs and hands each epoch to every local worker.
-/// Returns the number of epochs sent.
-fn feed<I>(
-    settings: &EngineSettings,
-    source: I,
-    (senders, process, peers): (&[Sender<EpochBatch>], usize, usize),
-    stop: &AtomicBool,
-    control: &RunControl,
-) -> Result<u64, EngineError>
-where
-    I: IntoIterator<Item = Result<SourceEvent, SourceError>>,
-{
-    let per_epoch = settings.blocks_per_epoch.max(1);
-    let mut epoch = settings.start_epoch;
-    let mut finalized: BTreeMap<ChainId, u64> = BTreeMap::new();
-    // The highest block fed per chain: the finalized height recorded with an epoch never
-    // passes it, so a committed range's finalized height is one whose blocks were all fed at
-    // or before the range (a restart from it misses nothing).
-    let mut fed: BTreeMap<ChainId, u64> = BTreeMap::new();
-    let mut caught_up = false;
-    // Whether an event arrived before the source caught up.
-    let mut behind = false;
-    // Whether any did (the source backfilled a range).
-    let mut backfilled = false;
-    let mut updates: Vec<(Block, Diff)> = Vec::new();
-    // Reorgs of the open epoch.
-    let mut reorgs: Vec<Reorg> = Vec::new();
-    let mut blocks_in_epoch = 0usize;
-    let mut sent = 0u64;
-    let started = Instant::now();
-    // Whether the open epoch's blocks are this process's own share of the input (a
-    // partitioned source's numbered events) rather than the whole chain, which every
-    // process reads (a partitioned replay following the head on after its split part).
-    let own_share = std::cell::Cell::new(settings.partitioned);
-    // The epoch and lowest height of the first whole-chain event of a partitioned run: the
-    // same in every process (they all go on from the split part's last epoch and block).
-    let mut follow_base: Option<(Epoch, u64)> = None;
-
-    let send_sealing = |epoch: Epoch,
-                        (updates, reorgs): (Vec<(Block, Diff)>, Vec<Reorg>),
-                        seals: Vec<seal::Seal>,
-                        finalized: &BTreeMap<ChainId, u64>,
-                        fed: &BTreeMap<ChainId, u64>,
-                        caught_up: bool|
-     -> bool {
-        let finalized = finalized
-            .iter()
-            .filter_map(|(chain, f)| fed.get(chain).map(|top| (*chain, (*f).min(*top))))
-            .collect();
-        let seal = !seals.is_empty();
-        let meta = release::EpochMeta {
-            finalized: Arc::new(finalized),
-            caught_up,
-            seal,
-        };
-        // Each local worker gets the blocks that fall to it (by hash over the workers of all
-        // processes); blocks of other processes' workers are theirs to take.
-        let local = senders.len().max(1);
-        let mut parts: Vec<Vec<(Block, Diff)>> = (0..local).map(|_| Vec::new()).collect();
-        for (block, diff) in updates {
-            let (worker, mine) = if own_share.get() {
-                // The source read only this process's share: all of it stays here.
-                (worker_of(&block, local), true)
-            } else {
-                let worker = worker_of(&block, peers);
-                (worker % local, worker / local == process)
-            };
-            if mine && let Some(part) = parts.get_mut(worker) {
-                part.push((block, diff));
-            }
-        }
-        // Reorgs enter once: at process 0's first worker.
-        let mut reorgs = (process == 0).then_some(reorgs);
-        for (tx, updates) in senders.iter().zip(parts) {
-            let mut item = EpochBatch {
-                epoch,
-                updates,
-                seals: seals.clone(),
-                reorgs: reorgs.take().unwrap_or_default(),
-                meta: meta.clone(),
-            };
-            loop {
-                match tx.send_timeout(item, Duration::from_millis(100)) {
-                    Ok(()) => break,
-                    Err(SendTimeoutError::Timeout(back)) => {
-                        if stop.load(Ordering::Relaxed) {
-                            return false;
-                        }
-                        item = back;
-                    }
-                    Err(SendTimeoutError::Disconnected(_)) => return false,
-                }
-            }
-        }
-        true
-    };
-    let send = |epoch: Epoch,
-                updates: (Vec<(Block, Diff)>, Vec<Reorg>),
-                finalized: &BTreeMap<ChainId, u64>,
-                fed: &BTreeMap<ChainId, u64>,
-                caught_up: bool| {
-        send_sealing(epoch, updates, Vec::new(), finalized, fed, caught_up)
-    };
-    let seal_every = settings.seal_every_secs;
-    // Timestamps of fed blocks from the finalized height up, per chain: a seal needs the
-    // finalized head's time.
-    let mut times: BTreeMap<ChainId, BTreeMap<u64, u64>> = BTreeMap::new();
-    // Per chain, the seal step (finalized timestamp / seal_every) of the last seal.
-    let mut sealed_step: BTreeMap<ChainId, u64> = BTreeMap::new();
-    // A source that numbers its epochs leaves no epoch free for a seal.
-    let mut numbered = false;
-
-    for item in source {
-        if control.shutdown.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let item = match item {
-            Ok(item) => item,
-            Err(err) => {
-                tracing::error!(error = %err, "source failed; draining what was ingested");
-                if !updates.is_empty() {
-                    send(
-                        epoch,
-                        (std::mem::take(&mut updates), std::mem::take(&mut reorgs)),
-                        &finalized,
-                        &fed,
-                        caught_up,
-                    );
-                }
-                return Err(err.into());
-            }
-        };
-        // A source that numbers its epochs: close what is open, then this event alone at
-        // its own epoch.
-        if let Some(at) = item.epoch {
-            if !updates.is_empty() {
-                if !send(
-                    epoch,
-                    (std::mem::take(&mut updates), std::mem::take(&mut reorgs)),
-                    &finalized,
-                    &fed,
-                    caught_up,
-                ) {
-                    break;
-                }
-                control.stats.epochs.fetch_add(1, Ordering::Relaxed);
-                epoch += 1;
-                sent += 1;
-                blocks_in_epoch = 0;
-            }
-            if at < epoch {
-                return Err(EngineError::Source(SourceError::Invalid {
-                    chain_id: item.finalized.map_or(0, |(c, _)| c),
-                    what: format!("epoch {at}"),
-                    reason: format!("epochs must increase; the next free one is {epoch}"),
-                }));
-            }
-            epoch = at;
-        }
-        let explicit = item.epoch.is_some();
-        numbered |= explicit;
-        // An epoch never mixes the two: a numbered event is an epoch of its own.
-        own_share.set(settings.partitioned && explicit);
-        // The whole chain after a split part, which every process feeds: an epoch that opens
-        // takes its epoch from the height the event reaches. Process 0 relays the same events
-        // to every process (`sources::relay`), so the numbering agrees anyway; by height it
-        // would also agree for processes whose polls grouped the heads differently.
-        if settings.partitioned
-            && !explicit
-            && updates.is_empty()
-            && let Some((low, tip)) = heights(&item.event)
-        {
-            let (base, anchor) = *follow_base.get_or_insert((epoch, low));
-            epoch = epoch.max(base + EPOCHS_PER_HEIGHT * tip.saturating_sub(anchor));
-        }
-        control.stats.record(&item.event);
-        if seal_every > 0 && (!numbered || settings.partitioned) {
-            for block in item.event.old() {
-                if let Some(t) = times.get_mut(&block.chain_id) {
-                    t.remove(&block.number);
-                }
-            }
-            for block in item.event.new_blocks() {
-                times
-                    .entry(block.chain_id)
-                    .or_default()
-                    .insert(block.number, block.timestamp);
-            }
-        }
-        if let Some((chain, height)) = item.finalized {
-            let entry = finalized.entry(chain).or_insert(height);
-            *entry = (*entry).max(height);
-        }
-        for block in item.event.new_blocks() {
-            let top = fed.entry(block.chain_id).or_insert(block.number);
-            *top = (*top).max(block.number);
-        }
-        // The epoch that completes a catch-up closes at once: a restart reconciles there.
-        // (A source that is caught up from its first event has no catch-up to end.)
-        let catching_up_ends =
-            item.caught_up && !caught_up && (behind || settings.batch_until_caught_up);
-        caught_up |= item.caught_up;
-        behind = !caught_up;
-        backfilled |= behind;
-        // An event counts at least once, so a revert alone still closes an epoch.
-        blocks_in_epoch += item.event.new_blocks().len().max(1);
-        if let Some(r) = Reorg::of(&item.event, epoch) {
-            reorgs.push(r);
-        }
-        updates.extend(item.event.into_updates());
-        // Batches are for the backfill: once a source that backfilled follows the head live,
-        // every event is its own epoch (a head waits for no other).
-        let live = caught_up && (backfilled || settings.batch_until_caught_up);
-        if blocks_in_epoch >= per_epoch || catching_up_ends || explicit || live {
-            if !send(
-                epoch,
-                (std::mem::take(&mut updates), std::mem::take(&mut reorgs)),
-                &finalized,
-                &fed,
-                caught_up,
-            ) {
-                break;
-            }
-            control.stats.epochs.fetch_add(1, Ordering::Relaxed);
-            epoch += 1;
-            sent += 1;
-            blocks_in_epoch = 0;
-            if settings.partitioned {
-                // The odd epoch after each of this process's epochs is its seal slot (the
-                // release drops every odd epoch's updates), sealed or not.
-                let seals = if seal_every > 0 {
-                    due_seals(seal_every, &finalized, &fed, &mut times, &mut sealed_step)
-                } else {
-                    Vec::new()
-                };
-                control
-                    .stats
-                    .seals
-                    .fetch_add(u64::from(!seals.is_empty()), Ordering::Relaxed);
-                if !send_sealing(
-                    epoch,
-                    Default::default(),
-                    seals,
-                    &finalized,
-                    &fed,
-                    caught_up,
-                ) {
-                    break;
-                }
-                epoch += 1;
-            } else if seal_every > 0 && !numbered {
-                let seals = due_seals(seal_every, &finalized, &fed, &mut times, &mut sealed_step);
-                if !seals.is_empty() {
-                    tracing::debug!(epoch, ?seals, "sealing");
-                    if !send_sealing(
-                        epoch,
-                        Default::default(),
-                        seals,
-                        &finalized,
-                        &fed,
-                        caught_up,
-                    ) {
-                        break;
-                    }
-                    control.stats.seals.fetch_add(1, Ordering::Relaxed);
-                    epoch += 1;
-                }
-            }
-        }
-    }
-    if !updates.is_empty() && send(epoch, (updates, reorgs), &finalized, &fed, caught_up) {
-        control.stats.epochs.fetch_add(1, Ordering::Relaxed);
-        sent += 1;
-    }
-    tracing::debug!(epochs = sent, elapsed = ?started.elapsed(), "source done");
-    Ok(sent)
-}
-
-/// The seals due after an epoch: per chain whose finalized head's timestamp reached a new
-/// multiple of `every` seconds, `(chain, that timestamp)`. Forgets block times below the
-/// finalized heights.
-fn due_seals(
-    every: u64,
-    finalized: &BTreeMap<ChainId, u64>,
-    fed: &BTreeMap<ChainId, u64>,
-    times: &mut BTreeMap<ChainId, BTreeMap<u64, u64>>,
-    sealed_step: &mut BTreeMap<ChainId, u64>,
-) -> Vec<seal::Seal> {
-    let mut seals = Vec::new();
-    for (chain, f) in finalized {
-        let Some(top) = fed.get(chain) else { continue };
-        let height = (*f).min(*top);
-        let Some(chain_times) = times.get_mut(chain) else {
-            continue;
-        };
-        let Some(&at) = chain_times.get(&height) else {
-            continue;
-        };
-        let rest = chain_times.split_off(&height);
-        *chain_times = rest;
-        let step = at / every.max(1);
-        if sealed_step.get(chain).is_none_or(|last| step > *last) {
-            sealed_step.insert(*chain, step);
-            seals.push((*chain, at));
-        }
-    }
-    seals
 }
 
 #[cfg(test)]
