@@ -9,7 +9,7 @@
 use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Address, B256, Block, Diff, Epoch, Log, Reorg, Tx};
+use crate::model::{Address, B256, Block, Diff, Epoch, Log, Reorg, Tx, U256};
 
 /// A collection of the engine: records of type `D` at [`Epoch`]s with [`Diff`]s.
 pub type Collection<'s, D> = VecCollection<'s, Epoch, D, Diff>;
@@ -22,6 +22,8 @@ pub enum ColumnType {
     U64,
     /// An amount of wei (unsigned, exact, up to 128 bits).
     Wei,
+    /// An unsigned 256-bit integer, exact (a `uint256` of the EVM, such as a token amount).
+    U256,
     /// A 32-byte hash, `0x`-hex in text formats.
     Hash,
     /// A 20-byte address, `0x`-hex in text formats.
@@ -38,6 +40,7 @@ impl ColumnType {
         match self {
             ColumnType::U64 => "u64",
             ColumnType::Wei => "wei(u128)",
+            ColumnType::U256 => "u256",
             ColumnType::Hash => "hash",
             ColumnType::Address => "address",
             ColumnType::Timestamp => "timestamp",
@@ -71,6 +74,8 @@ pub enum Value {
     U64(u64),
     /// A `Wei` column.
     Wei(u128),
+    /// A `U256` column.
+    U256(U256),
     /// A `Hash` column.
     Hash(B256),
     /// An `Address` column.
@@ -300,7 +305,7 @@ pub struct SettingsError {
 /// naming the offending key on error.
 ///
 /// ```
-/// #[derive(serde::Deserialize, Default)]
+/// #[derive(serde::Deserialize, Default, Debug)]
 /// #[serde(deny_unknown_fields, default)]
 /// struct Mine { window: u64 }
 /// let table: toml::Table = "window = 5".parse().unwrap();

@@ -69,6 +69,10 @@ pub fn key_hash(positions: &[usize], row: &RowValues) -> u64 {
                 eat(&[2]);
                 eat(&v.to_le_bytes());
             }
+            Some(Value::U256(v)) => {
+                eat(&[6]);
+                eat(&v.to_le_bytes::<32>());
+            }
             Some(Value::Hash(v)) => {
                 eat(&[3]);
                 eat(v.as_slice());

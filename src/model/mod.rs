@@ -12,7 +12,7 @@ pub(crate) mod testing;
 
 use serde::{Deserialize, Serialize};
 
-pub use alloy_primitives::{Address, B256};
+pub use alloy_primitives::{Address, B256, U256};
 
 /// The dataflow timestamp: an ingest epoch, strictly increasing across a run and across
 /// restarts. It is not a block number: a block number can come back with another hash.

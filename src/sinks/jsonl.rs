@@ -20,6 +20,7 @@ pub fn encode_value(value: &Value) -> Json {
     match value {
         Value::U64(v) => Json::from(*v),
         Value::Wei(v) => Json::String(v.to_string()),
+        Value::U256(v) => Json::String(v.to_string()),
         Value::Hash(h) => Json::String(h.to_string()),
         Value::Address(a) => Json::String(format!("{a:#x}")),
         Value::Text(s) => Json::String(s.clone()),

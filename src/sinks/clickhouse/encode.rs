@@ -9,7 +9,8 @@
 //! would decide the winner). So a reorg of depth d writes at most one row per changed key.
 //!
 //! RowBinary per column type: `U64` → UInt64 LE; `Timestamp` → DateTime (UInt32 LE);
-//! `Wei` → UInt128 (16 bytes LE) on servers that have it, else a String of decimal digits
+//! `Wei` → UInt128 (16 bytes LE) and `U256` → UInt256 (32 bytes LE) on servers that have
+//! them, else a String of decimal digits
 //! (see [`WeiEncoding`] and `migrations/clickhouse/`); `Hash`/`Address` → String with the
 //! `0x`-hex text; `Text` → String. Then `version` (UInt64) and `deleted` (UInt8).
 
@@ -102,6 +103,10 @@ pub fn encode_value(
         (ColumnType::Wei, Value::Wei(v)) => match wei {
             WeiEncoding::UInt128 => out.extend_from_slice(&v.to_le_bytes()),
             WeiEncoding::Decimal => decimal(*v, out),
+        },
+        (ColumnType::U256, Value::U256(v)) => match wei {
+            WeiEncoding::UInt128 => out.extend_from_slice(&v.to_le_bytes::<32>()),
+            WeiEncoding::Decimal => string(&v.to_string(), out),
         },
         (ColumnType::Hash, Value::Hash(h)) => hex_string(h.as_slice(), out),
         (ColumnType::Address, Value::Address(a)) => hex_string(a.as_slice(), out),
@@ -215,6 +220,21 @@ fn decode_value(ty: ColumnType, wei: WeiEncoding, bytes: &mut &[u8]) -> Result<V
                 )
             }
         },
+        ColumnType::U256 => match wei {
+            WeiEncoding::UInt128 => {
+                let raw: [u8; 32] = take(bytes, 32)?
+                    .try_into()
+                    .map_err(|_| "a UInt256 takes 32 bytes".to_string())?;
+                Value::U256(crate::model::U256::from_le_bytes(raw))
+            }
+            WeiEncoding::Decimal => {
+                let text = read_string(bytes)?;
+                Value::U256(
+                    crate::model::U256::from_str_radix(&text, 10)
+                        .map_err(|e| format!("'{text}' is not a decimal u256: {e}"))?,
+                )
+            }
+        },
         ColumnType::Hash => {
             let text = read_string(bytes)?;
             Value::Hash(text.parse().map_err(|e| format!("hash '{text}': {e}"))?)
@@ -270,7 +290,7 @@ pub fn column_list(spec: &OutputSpec) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::dataflow::Column;
+    use crate::engine::dataflow::{Column, Position};
     use crate::model::B256;
 
     const COLS: &[Column] = &[
@@ -360,6 +380,40 @@ mod tests {
                 (&row(3, 1), 4, false)
             ]
         );
+    }
+
+    #[test]
+    fn u256_values_round_trip_exactly_in_both_encodings() {
+        static WIDE: OutputSpec = OutputSpec {
+            name: "wide",
+            doc: "",
+            columns: &[Column::new("amount", ColumnType::U256, "")],
+            key: &["amount"],
+            position: Position::Whole,
+        };
+        let big = crate::model::U256::MAX - crate::model::U256::from(12_345u64);
+        for wei in [WeiEncoding::UInt128, WeiEncoding::Decimal] {
+            let rows = [
+                vec![Value::U256(big)],
+                vec![Value::U256(crate::model::U256::ZERO)],
+            ];
+            let mut bytes = Vec::new();
+            for r in &rows {
+                encode_row(&WIDE, r, 7, false, wei, &mut bytes).unwrap();
+                bytes.truncate(bytes.len() - 9);
+            }
+            assert_eq!(decode_rows(&WIDE, wei, &bytes).unwrap(), rows.to_vec());
+        }
+        let mut out = Vec::new();
+        encode_value(
+            ColumnType::U256,
+            &Value::U256(crate::model::U256::from(258u64)),
+            WeiEncoding::UInt128,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out.len(), 32);
+        assert_eq!(&out[..2], &[2, 1], "little-endian");
     }
 
     #[test]

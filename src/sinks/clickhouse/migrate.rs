@@ -147,11 +147,22 @@ pub fn wei_type(server: ServerVersion) -> &'static str {
     }
 }
 
+/// The ClickHouse type of a `U256` column on `server`: `UInt256` where `UInt128` exists (both
+/// came with the wide integers), else `String` holding decimal digits.
+pub fn u256_type(server: ServerVersion) -> &'static str {
+    if server.has_uint128() {
+        "UInt256"
+    } else {
+        "String"
+    }
+}
+
 /// The ClickHouse type of a column of type `ty` on `server`, as `system.columns` spells it.
 pub fn column_type(ty: ColumnType, server: ServerVersion) -> &'static str {
     match ty {
         ColumnType::U64 => "UInt64",
         ColumnType::Wei => wei_type(server),
+        ColumnType::U256 => u256_type(server),
         ColumnType::Hash | ColumnType::Address | ColumnType::Text => "String",
         ColumnType::Timestamp => "DateTime('UTC')",
     }

@@ -187,6 +187,7 @@ fn with_text<R>(value: &Value, f: impl FnOnce(&str) -> R) -> R {
     match value {
         Value::U64(v) => f(itoa::Buffer::new().format(*v)),
         Value::Wei(v) => f(itoa::Buffer::new().format(*v)),
+        Value::U256(v) => f(&v.to_string()),
         Value::Hash(h) => f(hex(h.as_slice(), &mut [0; 66])),
         Value::Address(a) => f(hex(a.as_slice(), &mut [0; 42])),
         Value::Text(t) => f(t),

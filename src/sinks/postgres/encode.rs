@@ -2,7 +2,7 @@
 //!
 //! Column types (see `migrations/timescale/`): `U64` → `BIGINT` (a value above `i64::MAX`
 //! is refused, naming the column), `Timestamp` → `TIMESTAMPTZ` written as
-//! `YYYY-MM-DD HH:MM:SS+00`, `Wei` → `NUMERIC(39, 0)` in decimal digits, `Hash`/`Address` →
+//! `YYYY-MM-DD HH:MM:SS+00`, `Wei` → `NUMERIC(39, 0)` and `U256` → `NUMERIC(78, 0)` in decimal digits, `Hash`/`Address` →
 //! `TEXT` `0x`-hex, `Text` → `TEXT` with COPY's backslash escapes. Every row ends with its
 //! `version` (the epoch).
 
@@ -14,7 +14,7 @@ pub fn pg_type(ty: ColumnType) -> &'static str {
     match ty {
         ColumnType::U64 => "bigint",
         ColumnType::Timestamp => "timestamp with time zone",
-        ColumnType::Wei => "numeric",
+        ColumnType::Wei | ColumnType::U256 => "numeric",
         ColumnType::Hash | ColumnType::Address | ColumnType::Text => "text",
     }
 }
@@ -70,6 +70,9 @@ pub fn encode_value(ty: ColumnType, value: &Value, out: &mut String) -> Result<(
             out.push_str(&timestamp_text(*v));
         }
         (ColumnType::Wei, Value::Wei(v)) => {
+            let _ = write!(out, "{v}");
+        }
+        (ColumnType::U256, Value::U256(v)) => {
             let _ = write!(out, "{v}");
         }
         (ColumnType::Hash, Value::Hash(h)) => {
@@ -137,6 +140,9 @@ pub fn decode_value(ty: ColumnType, text: &str) -> Result<Value, String> {
     Ok(match ty {
         ColumnType::U64 | ColumnType::Timestamp => Value::U64(text.parse().map_err(|e| bad(&e))?),
         ColumnType::Wei => Value::Wei(text.parse().map_err(|e| bad(&e))?),
+        ColumnType::U256 => {
+            Value::U256(crate::model::U256::from_str_radix(text, 10).map_err(|e| bad(&e))?)
+        }
         ColumnType::Hash => Value::Hash(text.parse().map_err(|e| bad(&e))?),
         ColumnType::Address => Value::Address(text.parse().map_err(|e| bad(&e))?),
         ColumnType::Text => Value::Text(text.to_string()),
@@ -172,6 +178,20 @@ mod tests {
         key: &["k"],
         position: Position::Block("k"),
     };
+
+    #[test]
+    fn u256_values_are_decimal_digits_both_ways() {
+        let big = crate::model::U256::MAX;
+        let mut out = String::new();
+        encode_value(ColumnType::U256, &Value::U256(big), &mut out).unwrap();
+        assert_eq!(out, big.to_string());
+        assert_eq!(out.len(), 78);
+        assert_eq!(
+            decode_value(ColumnType::U256, &out).unwrap(),
+            Value::U256(big)
+        );
+        assert!(decode_value(ColumnType::U256, "-1").is_err());
+    }
 
     #[test]
     fn timestamps_are_utc_calendar_dates() {
