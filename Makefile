@@ -21,13 +21,13 @@ services: ## Install and start what the tests need (ClickHouse, NATS, PostgreSQL
 	@bash scripts/services.sh
 
 .PHONY: test
-test: services ## Set up services, then run every test
-	$(CARGO) test
+test: services ## Set up services, then run every test (the workspace: chainflow, its macros, the external-dataflow example)
+	$(CARGO) test --workspace
 
 .PHONY: lint
 lint: ## cargo fmt --check and clippy -D warnings on all targets
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 .PHONY: fmt
 fmt: ## Format the code

@@ -18,6 +18,10 @@
 //! - [`sinks`]: console, JSONL and in-memory sinks.
 //! - [`nats`]: JetStream ingress (chain events) and egress (output changes).
 //! - [`config`]: TOML with environment overrides.
+//! - [`testing`]: the oracle check of a dataflow, for any crate's tests.
+
+// `#[derive(Row)]` names `::chainflow`, here as in crates that depend on chainflow.
+extern crate self as chainflow;
 
 pub mod abi;
 pub mod cli;
@@ -31,3 +35,4 @@ pub mod nats;
 pub mod sinks;
 pub mod sources;
 pub mod telemetry;
+pub mod testing;

@@ -98,6 +98,33 @@ pub fn split_timely_args(args: &[String]) -> (Vec<String>, Vec<String>) {
     (ours, timely)
 }
 
+/// The `chainflow` command line, with `dataflows` of the calling crate registered after
+/// chainflow's own: a crate that depends on chainflow gets every command (`run`, `replay`,
+/// `migrate`, `list`, ...) for its dataflows. Their tables come from their output specs
+/// (`chainflow migrate`); their settings are their own `[dataflows.<name>]`.
+///
+/// ```no_run
+/// # struct Mine;
+/// # impl chainflow::engine::dataflow::Dataflow for Mine {
+/// #     fn name(&self) -> &'static str { "mine" }
+/// #     fn doc(&self) -> &'static str { "" }
+/// #     fn outputs(&self) -> Vec<chainflow::engine::dataflow::OutputSpec> { vec![] }
+/// #     fn build<'s>(&self, _: &chainflow::engine::dataflow::Inputs<'s>) -> Vec<chainflow::engine::dataflow::Output<'s>> { vec![] }
+/// # }
+/// fn main() -> anyhow::Result<()> {
+///     chainflow::telemetry::init();
+///     chainflow::cli::main_with(std::env::args().collect(), vec![&Mine])
+/// }
+/// ```
+pub fn main_with(
+    args: Vec<String>,
+    dataflows: Vec<&'static dyn crate::engine::dataflow::Dataflow>,
+) -> Result<()> {
+    crate::engine::check_dataflows(&dataflows)?;
+    crate::dataflows::extend(dataflows).map_err(anyhow::Error::msg)?;
+    main(args)
+}
+
 /// Runs the command line `args` (program name first).
 pub fn main(args: Vec<String>) -> Result<()> {
     let is_run = args.get(1).is_some_and(|a| a == "run" || a == "replay");

@@ -6,6 +6,7 @@
 //! no clock and no reorg logic: an orphaned block arrives as a `-1` diff of the very record
 //! that entered with `+1`.
 
+pub use chainflow_macros::Row;
 use differential_dataflow::VecCollection;
 use serde::{Deserialize, Serialize};
 
@@ -158,12 +159,91 @@ impl OutputSpec {
 /// A row with its values in column order: what leaves a dataflow.
 pub type RowValues = Vec<Value>;
 
+/// An output of a dataflow, typed by its row: declared once (a `const`), listed by
+/// [`Dataflow::outputs`] through [`OutputDef::spec`] and filled in [`Dataflow::build`]
+/// through [`OutputDef::rows`], which takes only a collection of its row type.
+///
+/// ```
+/// # use chainflow::engine::dataflow::{OutputDef, Row};
+/// # use serde::{Deserialize, Serialize};
+/// #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Row)]
+/// #[row(position = block(block_number))]
+/// pub struct Gas {
+///     /// Chain id.
+///     #[row(key)]
+///     pub chain_id: u64,
+///     /// Block number.
+///     #[row(key)]
+///     pub block_number: u64,
+///     /// Gas used.
+///     pub gas_used: u64,
+/// }
+/// pub const GAS: OutputDef<Gas> = OutputDef::new("gas", "gas used per block");
+/// assert_eq!(GAS.spec().key, &["chain_id", "block_number"]);
+/// ```
+pub struct OutputDef<R> {
+    spec: OutputSpec,
+    row: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<R: Row> OutputDef<R> {
+    /// The output named `name` (also its table's name) whose rows are `R`; `doc` says what a
+    /// row is.
+    pub const fn new(name: &'static str, doc: &'static str) -> Self {
+        OutputDef {
+            spec: OutputSpec::of::<R>(name, doc),
+            row: std::marker::PhantomData,
+        }
+    }
+
+    /// The same output with another position than `R`'s (a row type shared by outputs of
+    /// several bucket widths).
+    pub const fn at(self, position: Position) -> Self {
+        let mut spec = self.spec;
+        spec.position = position;
+        OutputDef {
+            spec,
+            row: std::marker::PhantomData,
+        }
+    }
+
+    /// Its description, for [`Dataflow::outputs`].
+    pub const fn spec(&self) -> OutputSpec {
+        self.spec
+    }
+
+    /// The output whose rows are `rows`.
+    pub fn rows<'s>(&self, rows: Collection<'s, R>) -> Output<'s> {
+        Output::new(self.spec, rows)
+    }
+
+    /// The output whose rows are `row` of each record of `records`, in one operator.
+    pub fn mapped<'s, D, F>(&self, records: Collection<'s, D>, row: F) -> Output<'s>
+    where
+        D: Clone + 'static,
+        F: Fn(D) -> R + 'static,
+    {
+        Output::mapped(self.spec, records, row)
+    }
+}
+
+impl<R> Clone for OutputDef<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for OutputDef<R> {}
+
 /// A built output: its spec and the collection of its rows.
 pub struct Output<'s> {
     /// What the output is.
     pub spec: OutputSpec,
     /// The rows, type-erased to their values.
     pub rows: Collection<'s, RowValues>,
+    /// The columns of the row type the rows were made of (checked against `spec` when the
+    /// dataflow is registered).
+    pub row_columns: &'static [Column],
 }
 
 impl<'s> Output<'s> {
@@ -172,6 +252,7 @@ impl<'s> Output<'s> {
         Output {
             spec,
             rows: rows.map(|r| r.values()),
+            row_columns: R::COLUMNS,
         }
     }
 
@@ -187,6 +268,7 @@ impl<'s> Output<'s> {
         Output {
             spec,
             rows: records.map(move |d| row(d).values()),
+            row_columns: R::COLUMNS,
         }
     }
 }

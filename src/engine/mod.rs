@@ -19,6 +19,7 @@
 //! growing memory. The worker count comes from timely's own flags (`-w`, `-n`, `-p`, `-h`).
 
 pub mod dataflow;
+pub mod decode;
 mod feeder;
 pub mod keys;
 mod release;
@@ -384,8 +385,8 @@ where
             let mut mismatch = None;
             for df in &dataflows {
                 let outputs = df.build(&inputs);
-                if outputs.iter().map(|o| o.spec).ne(df.outputs()) {
-                    mismatch = Some(df.name());
+                if let Err(e) = check_built(*df, &outputs) {
+                    mismatch = Some(e);
                 }
                 for output in outputs {
                     release::attach(df.name(), output, &probe, &ctx);
@@ -393,10 +394,8 @@ where
             }
             (input, seal_input, reorg_input, probe, mismatch)
         });
-        if let Some(name) = mismatch {
-            return Err(format!(
-                "dataflow '{name}' built outputs other than the ones its outputs() declares"
-            ));
+        if let Some(e) = mismatch {
+            return Err(e.to_string());
         }
         input.advance_to(start);
         input.flush();
@@ -605,7 +604,68 @@ impl SinkThread {
     }
 }
 
-fn check_dataflows(dataflows: &[&'static dyn Dataflow]) -> Result<(), EngineError> {
+/// Checks what `dataflows` declare and what they build, before a run: no output declared
+/// twice, key columns that are columns, and a build (in a scratch worker, never run) that
+/// returns exactly the declared outputs, each made of rows with the declared columns. The
+/// error names the dataflow and the output.
+pub fn check_dataflows(dataflows: &[&'static dyn Dataflow]) -> Result<(), EngineError> {
+    check_declared(dataflows)?;
+    let dataflows = dataflows.to_vec();
+    timely::execute_directly(move |worker| {
+        worker.dataflow::<Epoch, _, _>(|scope| {
+            let (_blocks_in, blocks) = scope.new_collection::<Block, Diff>();
+            let (_seals_in, seals) = scope.new_collection::<seal::Seal, Diff>();
+            let (_reorgs_in, reorgs) = scope.new_collection::<Reorg, Diff>();
+            let inputs = Inputs::new(blocks, seals, reorgs);
+            dataflows
+                .iter()
+                .try_for_each(|df| check_built(*df, &df.build(&inputs)))
+        })
+    })
+}
+
+/// Whether `built` is exactly what `df` declares, by output name.
+fn check_built(df: &dyn Dataflow, built: &[dataflow::Output<'_>]) -> Result<(), EngineError> {
+    let invalid = |reason: String| EngineError::Dataflow {
+        dataflow: df.name().into(),
+        reason,
+    };
+    let declared = df.outputs();
+    let mut seen = std::collections::BTreeSet::new();
+    for output in built {
+        let name = output.spec.name;
+        if !seen.insert(name) {
+            return Err(invalid(format!("build() returns output '{name}' twice")));
+        }
+        match declared.iter().find(|d| d.name == name) {
+            None => {
+                return Err(invalid(format!(
+                    "build() returns output '{name}', which outputs() does not declare"
+                )));
+            }
+            Some(d) if *d != output.spec => {
+                return Err(invalid(format!(
+                    "build() returns output '{name}' with another description than outputs() declares"
+                )));
+            }
+            Some(_) if output.spec.columns != output.row_columns => {
+                return Err(invalid(format!(
+                    "output '{name}' declares other columns than its rows have"
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(missing) = declared.iter().find(|d| !seen.contains(d.name)) {
+        return Err(invalid(format!(
+            "outputs() declares '{}', which build() does not return",
+            missing.name
+        )));
+    }
+    Ok(())
+}
+
+fn check_declared(dataflows: &[&'static dyn Dataflow]) -> Result<(), EngineError> {
     let mut seen = BTreeMap::new();
     for df in dataflows {
         for spec in df.outputs() {

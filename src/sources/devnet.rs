@@ -256,6 +256,38 @@ fn address(id: u64) -> Address {
     Address::from(a)
 }
 
+/// topic0 of ERC-20 `Transfer(address indexed from, address indexed to, uint256 value)`.
+pub const ERC20_TRANSFER: B256 =
+    alloy_primitives::b256!("ddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef");
+
+/// The ERC-20 tokens of the devnet: their contract addresses.
+pub fn erc20_tokens() -> impl Iterator<Item = Address> {
+    (0..20).map(|i| address(9_100 + i))
+}
+
+/// An ERC-20 `Transfer` log `(contract, topics, data)` of one of [`erc20_tokens`] from
+/// `from`: amounts mostly below 2^74, now and then above 2^128 (they need all 256 bits);
+/// one in two hundred has truncated data, as a broken token would emit.
+fn erc20_transfer(rng: &mut Rng, from: Address) -> (Address, Vec<B256>, Vec<u8>) {
+    let token = address(9_100 + rng.range(0, 19));
+    let to = address(rng.range(0, 5_000));
+    let amount = if rng.unit() < 0.02 {
+        alloy_primitives::U256::from(rng.next_u64()) << 160
+    } else {
+        alloy_primitives::U256::from(rng.next_u64())
+            * alloy_primitives::U256::from(rng.range(1, 1_000))
+    };
+    let mut data = amount.to_be_bytes::<32>().to_vec();
+    if rng.unit() < 0.005 {
+        data.truncate(20);
+    }
+    (
+        token,
+        vec![ERC20_TRANSFER, from.into_word(), to.into_word()],
+        data,
+    )
+}
+
 /// The mean gas of a transaction as drawn: 40% transfers (21,000), 60% calls of 21,000 plus a
 /// lognormal with median 70,000 and sigma 1 (mean 70,000 * e^0.5).
 const MEAN_TX_GAS: f64 = 0.4 * 21_000.0 + 0.6 * (21_000.0 + 115_410.0);
@@ -475,17 +507,27 @@ impl Devnet {
                 Some(address(rng.range(5_000, 9_000)))
             };
             if rng.unit() < 0.3 {
-                let contract = address(rng.range(9_000, 9_050));
+                let log_index = logs.len() as u32;
+                let log = if rng.unit() < 0.5 {
+                    erc20_transfer(rng, from)
+                } else {
+                    let contract = address(rng.range(9_000, 9_050));
+                    (
+                        contract,
+                        vec![
+                            B256::from(digest(&[0x70, contract.0[0] as u64])),
+                            B256::from(digest(&[0x71, i])),
+                        ],
+                        (rng.next_u64() % 1_000_000).to_be_bytes().to_vec(),
+                    )
+                };
                 logs.push(Log {
                     tx_index: index,
-                    log_index: logs.len() as u32,
+                    log_index,
                     tx_hash: hash,
-                    address: contract,
-                    topics: vec![
-                        B256::from(digest(&[0x70, contract.0[0] as u64])),
-                        B256::from(digest(&[0x71, i])),
-                    ],
-                    data: (rng.next_u64() % 1_000_000).to_be_bytes().to_vec(),
+                    address: log.0,
+                    topics: log.1,
+                    data: log.2,
                 });
             }
             transactions.push(Tx {

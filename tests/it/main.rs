@@ -9,6 +9,7 @@ mod clickhouse_crash;
 mod clickhouse_migrations;
 mod clickhouse_sink;
 mod config_example;
+mod erc20;
 mod layers;
 mod nats;
 mod oracle;
