@@ -1,4 +1,5 @@
-//! `chainflow migrate`: the ClickHouse and PostgreSQL migrations, then a check of every
+//! `chainflow migrate`: the ClickHouse and PostgreSQL migrations, then the tables of every
+//! registered output that no migration creates, from its spec, then a check of every
 //! output's table.
 
 use std::path::PathBuf;
@@ -50,15 +51,20 @@ pub(super) fn migrate(args: MigrateArgs) -> Result<()> {
             .enable_all()
             .build()?;
         let applied = runtime.block_on(migrate::migrate(&client, &ch.database))?;
+        let created =
+            runtime.block_on(migrate::create_from_specs(&client, &ch.database, &specs))?;
         runtime.block_on(migrate::check_schema(&client, &ch.database, &specs))?;
-        if applied.is_empty() {
-            println!("clickhouse {} database {}: up to date", ch.url, ch.database);
+        let what = if applied.is_empty() {
+            "up to date".to_string()
         } else {
-            println!(
-                "clickhouse {} database {}: applied migrations {applied:?}",
-                ch.url, ch.database
-            );
-        }
+            format!("applied migrations {applied:?}")
+        };
+        println!(
+            "clickhouse {} database {}: {what}{}",
+            ch.url,
+            ch.database,
+            from_specs(&created)
+        );
     }
     if want_pg {
         let mut pg = config.sinks.postgres.clone().unwrap_or_default();
@@ -74,6 +80,7 @@ pub(super) fn migrate(args: MigrateArgs) -> Result<()> {
         let reconnect = || pg.connect();
         let (applied, mode) =
             pgmigrate::migrate(&mut client, &reconnect, &pg.schema, pg.timescale)?;
+        let created = pgmigrate::create_from_specs(&mut client, &pg.schema, &mode, &specs)?;
         pgmigrate::check_schema(&mut client, &pg.schema, &specs)?;
         let what = if applied.is_empty() {
             "up to date".to_string()
@@ -81,10 +88,21 @@ pub(super) fn migrate(args: MigrateArgs) -> Result<()> {
             format!("applied migrations {applied:?}")
         };
         println!(
-            "postgres {} schema {}: {what}; {mode}",
+            "postgres {} schema {}: {what}{}; {mode}",
             pg.redacted(),
-            pg.schema
+            pg.schema,
+            from_specs(&created)
         );
     }
     Ok(())
+}
+
+/// The part of `migrate`'s report naming the tables created from output specs (nothing when
+/// none was).
+fn from_specs(created: &[String]) -> String {
+    if created.is_empty() {
+        String::new()
+    } else {
+        format!("; created from output specs: {}", created.join(", "))
+    }
 }

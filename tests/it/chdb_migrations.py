@@ -6,6 +6,7 @@ Usage:
   python3 chdb_migrations.py apply STATEMENTS_JSON SESSION_DIR
       runs each statement of the JSON array in a fresh session stored in SESSION_DIR, in the
       order given, then prints one JSON object: {"tables": {name: engine},
+      "keys": {name: [partition_key, sorting_key]},
       "columns": {table: [[name, type, codec], ...]}} for the current database.
 
 Exits non-zero (with the statement on stderr) when chdb is missing or a statement fails.
@@ -47,13 +48,13 @@ def main(argv):
             except Exception as e:  # chdb raises its own error types
                 print(f"failed to run statement {i}: {statement}\n{e}", file=sys.stderr)
                 return 1
-        tables = {
-            name: engine
-            for name, engine in rows(
-                sess,
-                "SELECT name, engine FROM system.tables WHERE database = currentDatabase()",
-            )
-        }
+        listed = rows(
+            sess,
+            "SELECT name, engine, partition_key, sorting_key FROM system.tables "
+            "WHERE database = currentDatabase()",
+        )
+        tables = {name: engine for name, engine, _, _ in listed}
+        keys = {name: [partition, sorting] for name, _, partition, sorting in listed}
         columns = {}
         for table, name, ty, codec in rows(
             sess,
@@ -61,7 +62,7 @@ def main(argv):
             "WHERE database = currentDatabase() ORDER BY table, position",
         ):
             columns.setdefault(table, []).append([name, ty, codec])
-        print(json.dumps({"tables": tables, "columns": columns}))
+        print(json.dumps({"tables": tables, "keys": keys, "columns": columns}))
     finally:
         sess.close()
     return 0

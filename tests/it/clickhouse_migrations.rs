@@ -464,6 +464,35 @@ fn chdb(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// What chdb holds after [`chdb_apply`]: per table its engine, its partition and sorting
+/// keys and its columns `(name, type, codec)`.
+#[derive(serde::Deserialize)]
+struct ChdbSchema {
+    tables: BTreeMap<String, String>,
+    keys: BTreeMap<String, (String, String)>,
+    columns: BTreeMap<String, Vec<(String, String, String)>>,
+}
+
+impl ChdbSchema {
+    /// `(name, type)` of the columns of `table`, in order.
+    fn name_type(&self, table: &str) -> Vec<(String, String)> {
+        self.columns[table]
+            .iter()
+            .map(|(n, t, _)| (n.clone(), t.clone()))
+            .collect()
+    }
+}
+
+/// Runs `statements` in order in a fresh chdb session; the schema they leave.
+fn chdb_apply(statements: &[String]) -> ChdbSchema {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("statements.json");
+    std::fs::write(&file, serde_json::to_string(statements).unwrap()).unwrap();
+    let session = dir.path().join("session");
+    let out = chdb(&["apply", file.to_str().unwrap(), session.to_str().unwrap()]);
+    serde_json::from_str(&out).unwrap()
+}
+
 #[test]
 fn chdb_applies_every_migration_rendered_for_current_clickhouse() {
     let version_text = chdb(&["version"]);
@@ -477,24 +506,8 @@ fn chdb_applies_every_migration_rendered_for_current_clickhouse() {
         .iter()
         .flat_map(|m| migrate::statements(&migrate::render(m.sql, server)))
         .collect();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("statements.json");
-    std::fs::write(&file, serde_json::to_string(&statements).unwrap()).unwrap();
-    let session = dir.path().join("session");
-    let out = chdb(&["apply", file.to_str().unwrap(), session.to_str().unwrap()]);
-
-    #[derive(serde::Deserialize)]
-    struct Schema {
-        tables: BTreeMap<String, String>,
-        columns: BTreeMap<String, Vec<(String, String, String)>>,
-    }
-    let schema: Schema = serde_json::from_str(&out).unwrap();
-    let name_type = |table: &str| -> Vec<(String, String)> {
-        schema.columns[table]
-            .iter()
-            .map(|(n, t, _)| (n.clone(), t.clone()))
-            .collect()
-    };
+    let schema = chdb_apply(&statements);
+    let name_type = |table: &str| schema.name_type(table);
     for spec in specs() {
         assert_eq!(schema.tables[spec.name], "ReplacingMergeTree");
         assert_eq!(name_type(spec.name), migrate::table_columns(&spec, server));
@@ -534,4 +547,73 @@ fn chdb_applies_every_migration_rendered_for_current_clickhouse() {
     }
     assert_eq!(schema.tables[PROGRESS_TABLE], "ReplacingMergeTree");
     assert_eq!(name_type(PROGRESS_TABLE), pairs(&PROGRESS_COLUMNS));
+}
+
+/// The tables of output specs run on current ClickHouse too: the DDL of every registered
+/// output (which the numbered migrations create on a real database, so it is applied here
+/// alone) and of the test outputs (a column of every type, U256 included, and every kind of
+/// position), in a fresh chdb session.
+#[test]
+fn chdb_applies_the_ddl_of_every_output_spec() {
+    let server = ServerVersion::parse(&chdb(&["version"])).unwrap();
+    assert!(server.has_codecs() && server.has_uint128());
+    let mut all = specs();
+    all.extend(crate::support::spec::test_specs());
+    let statements: Vec<String> = all
+        .iter()
+        .flat_map(|spec| migrate::spec_ddl(spec, server).unwrap())
+        .map(|(_, statement)| statement)
+        .collect();
+    let schema = chdb_apply(&statements);
+    for spec in &all {
+        assert_eq!(
+            schema.tables[spec.name], "ReplacingMergeTree",
+            "{}",
+            spec.name
+        );
+        assert_eq!(
+            schema.name_type(spec.name),
+            migrate::table_columns(spec, server),
+            "{}",
+            spec.name
+        );
+        let (partition, sorting) = &schema.keys[spec.name];
+        assert_eq!(
+            *partition,
+            migrate::partition_by(spec).unwrap_or_default(),
+            "{}",
+            spec.name
+        );
+        assert_eq!(*sorting, spec.key.join(", "), "{}", spec.name);
+        let view = format!("{}{CURRENT_VIEW_SUFFIX}", spec.name);
+        assert_eq!(schema.tables[&view], "View");
+        assert_eq!(schema.name_type(&view), migrate::view_columns(spec, server));
+    }
+    let all_types = crate::support::spec::ALL_TYPES;
+    let types: Vec<String> = schema
+        .name_type(all_types.name)
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "UInt64",
+            "UInt64",
+            "String",
+            "String",
+            "DateTime('UTC')",
+            "UInt128",
+            "UInt256",
+            "String",
+            "UInt64",
+            "UInt8"
+        ]
+    );
+    let codecs: Vec<&str> = schema.columns[all_types.name]
+        .iter()
+        .map(|(_, _, c)| c.as_str())
+        .collect();
+    assert!(codecs[1].contains("Delta"), "the block number: {codecs:?}");
+    assert!(codecs[2].contains("ZSTD(3)"), "the hash: {codecs:?}");
 }

@@ -19,6 +19,7 @@ mod replay;
 mod rpc;
 mod rpc_errors;
 mod schemas;
+mod spec_tables;
 mod support;
 mod taiko;
 mod taiko_contracts;

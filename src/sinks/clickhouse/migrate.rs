@@ -16,12 +16,22 @@
 //! migration re-applies it safely. [`check_schema`] compares the tables of the outputs with
 //! their [`OutputSpec`]s through `system.columns`.
 //!
+//! An output no numbered migration creates gets its table and view from its spec
+//! ([`create_from_specs`], after the migrations): [`spec_ddl`] writes them with the
+//! conventions of the migrations (columns in order with [`column_type`], then `version` and
+//! `deleted`; `ReplacingMergeTree(version)` ordered by the key; a partition of the key
+//! ([`partition_by`]); codecs where the server has them; the `_current` view). Nothing is
+//! recorded: the statements are `IF NOT EXISTS`, and the tables of the numbered migrations
+//! ([`migration_tables`]) are left to them.
+//!
 //! The client is used with row validation off (`RowBinary`): ClickHouse 18.16 does not know
 //! the `RowBinaryWithNamesAndTypes` format the validating mode needs.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::engine::dataflow::{ColumnType, OutputSpec};
+use crate::engine::dataflow::{Column, ColumnType, OutputSpec, Position};
+use crate::sinks::ddl;
 
 /// One numbered migration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -264,6 +274,144 @@ pub fn statements(sql: &str) -> Vec<String> {
     out
 }
 
+/// The tables and views the numbered [`migrations`] create: an output among them keeps its
+/// hand-written table, and [`create_from_specs`] leaves it alone.
+pub fn migration_tables() -> BTreeSet<String> {
+    migrations()
+        .iter()
+        .flat_map(|m| statements(m.sql))
+        .filter_map(|statement| {
+            let rest = statement
+                .strip_prefix("CREATE TABLE IF NOT EXISTS ")
+                .or_else(|| statement.strip_prefix("CREATE VIEW IF NOT EXISTS "))?;
+            rest.split_whitespace().next().map(str::to_string)
+        })
+        .collect()
+}
+
+/// Block numbers per partition of a table positioned by block ([`Position::Block`]): about a
+/// month of 12-second blocks, as the hand-written block tables (chains with faster blocks get
+/// more, smaller partitions).
+pub const BLOCKS_PER_PARTITION: u64 = 216_000;
+
+/// Seconds in a day: time buckets of a day or longer are partitioned by year.
+const DAY_SECS: u64 = 86_400;
+
+/// The `PARTITION BY` expression of the table of `spec`, a function of key columns only (see
+/// [`crate::sinks::ddl`]), or `None` for a table without partitions:
+///
+/// | position | expression |
+/// |---|---|
+/// | `Block(c)`, `c` a `U64` key column | `intDiv(c, 216000)` ([`BLOCKS_PER_PARTITION`]) |
+/// | `TimeBucket(c, secs)`, `c` a key column, `secs` below a day | `toYYYYMM(c)` |
+/// | `TimeBucket(c, secs)`, `c` a key column, `secs` a day or more | `toYear(c)` (at most 366 keys per chain a partition) |
+/// | anything else (`Whole`, `Log`, a position outside the key) | `chain_id` when it is a key column, else none |
+///
+/// A `U64` time bucket column (unix seconds) is read as `toDateTime(c, 'UTC')`.
+pub fn partition_by(spec: &OutputSpec) -> Option<String> {
+    let by_position = match (spec.position, ddl::position_in_key(spec)) {
+        (Position::Block(_), Some(c)) if c.ty == ColumnType::U64 => {
+            Some(format!("intDiv({}, {BLOCKS_PER_PARTITION})", c.name))
+        }
+        (Position::TimeBucket(_, secs), Some(c)) => {
+            let time = match c.ty {
+                ColumnType::Timestamp => Some(c.name.to_string()),
+                ColumnType::U64 => Some(format!("toDateTime({}, 'UTC')", c.name)),
+                _ => None,
+            };
+            let unit = if secs < DAY_SECS {
+                "toYYYYMM"
+            } else {
+                "toYear"
+            };
+            time.map(|t| format!("{unit}({t})"))
+        }
+        _ => None,
+    };
+    by_position.or_else(|| ddl::in_key(spec, "chain_id").then(|| "chain_id".to_string()))
+}
+
+/// The codec of `column` of `spec`, as the migrations choose them: `Delta, ZSTD` for
+/// timestamps and the position column (values that grow row after row), `ZSTD(3)` for hashes
+/// and addresses (hex text), none for the rest.
+fn codec(spec: &OutputSpec, column: &Column) -> Option<&'static str> {
+    match column.ty {
+        ColumnType::Timestamp => Some("Delta, ZSTD"),
+        ColumnType::Hash | ColumnType::Address => Some("ZSTD(3)"),
+        ColumnType::U64 if spec.position.column() == Some(column.name) => Some("Delta, ZSTD"),
+        _ => None,
+    }
+}
+
+/// The statements creating the table of `spec` and its `_current` view on `server`, as
+/// `(name, statement)` pairs in that order, idempotent (`IF NOT EXISTS`) and with names
+/// unqualified (they run with the target database as the current one). They follow the
+/// numbered migrations: the output's columns in order with their [`column_type`] and codec
+/// (on servers with codecs), then [`SINK_COLUMNS`]; `ReplacingMergeTree(version)`;
+/// `PARTITION BY` [`partition_by`]; `ORDER BY` the key in key order; the view selects the
+/// output's columns `FINAL` without tombstones. Fails when the spec cannot name a table
+/// ([`ddl::check_spec`]).
+///
+/// ```
+/// use chainflow::engine::dataflow::{Column, ColumnType, OutputSpec, Position};
+/// use chainflow::sinks::clickhouse::migrate::{ServerVersion, spec_ddl};
+/// const COLUMNS: &[Column] = &[
+///     Column::new("chain_id", ColumnType::U64, "chain"),
+///     Column::new("block_number", ColumnType::U64, "height"),
+///     Column::new("supply", ColumnType::U256, "a uint256"),
+/// ];
+/// let spec = OutputSpec {
+///     name: "supplies",
+///     doc: "one row per block",
+///     columns: COLUMNS,
+///     key: &["chain_id", "block_number"],
+///     position: Position::Block("block_number"),
+/// };
+/// let ddl = spec_ddl(&spec, ServerVersion::new(18, 16)).unwrap();
+/// assert_eq!(ddl[0].0, "supplies");
+/// assert!(ddl[0].1.contains("supply String,"));
+/// assert!(ddl[0].1.ends_with("PARTITION BY intDiv(block_number, 216000)\nORDER BY (chain_id, block_number)"));
+/// assert_eq!(ddl[1].0, "supplies_current");
+/// ```
+pub fn spec_ddl(
+    spec: &OutputSpec,
+    server: ServerVersion,
+) -> Result<Vec<(String, String)>, MigrateError> {
+    let reserved: Vec<&str> = SINK_COLUMNS.iter().map(|(n, _)| *n).collect();
+    ddl::check_spec(spec, &reserved).map_err(|reason| MigrateError::Spec {
+        output: spec.name.to_string(),
+        reason,
+    })?;
+    let name = spec.name;
+    let mut columns: Vec<String> = spec
+        .columns
+        .iter()
+        .map(|c| {
+            let ty = column_type(c.ty, server);
+            match codec(spec, c).filter(|_| server.has_codecs()) {
+                Some(args) => format!("    {} {ty} CODEC({args})", c.name),
+                None => format!("    {} {ty}", c.name),
+            }
+        })
+        .collect();
+    columns.extend(SINK_COLUMNS.iter().map(|(n, t)| format!("    {n} {t}")));
+    let partition = partition_by(spec)
+        .map(|p| format!("PARTITION BY {p}\n"))
+        .unwrap_or_default();
+    let table = format!(
+        "CREATE TABLE IF NOT EXISTS {name}\n(\n{}\n)\nENGINE = ReplacingMergeTree(version)\n{partition}ORDER BY ({})",
+        columns.join(",\n"),
+        spec.key.join(", ")
+    );
+    let names: Vec<&str> = spec.columns.iter().map(|c| c.name).collect();
+    let view_name = format!("{name}{CURRENT_VIEW_SUFFIX}");
+    let view = format!(
+        "CREATE VIEW IF NOT EXISTS {view_name} AS\nSELECT\n    {}\nFROM {name} FINAL\nWHERE deleted = 0",
+        names.join(", ")
+    );
+    Ok(vec![(name.to_string(), table), (view_name, view)])
+}
+
 /// Errors of the migration runner and the schema check.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -294,6 +442,27 @@ pub enum MigrateError {
         index: usize,
         /// The statement's first line.
         summary: String,
+        /// The target database.
+        database: String,
+        /// The client's error.
+        #[source]
+        source: clickhouse::error::Error,
+    },
+    /// No table can be derived from an output's spec.
+    #[error("failed to derive the table of output '{output}' from its spec: {reason}")]
+    Spec {
+        /// The output.
+        output: String,
+        /// What is wrong with the spec.
+        reason: String,
+    },
+    /// A statement creating a table or view from an output's spec failed.
+    #[error("failed to create '{database}.{table}' from the spec of output '{output}': {source}")]
+    SpecStatement {
+        /// The output.
+        output: String,
+        /// The table or view.
+        table: String,
         /// The target database.
         database: String,
         /// The client's error.
@@ -466,6 +635,78 @@ pub async fn migrate(
         done.push(migration.version);
     }
     Ok(done)
+}
+
+/// Creates, in `database` (created when missing), the table and `_current` view of every
+/// output of `specs` that lacks them, from [`spec_ddl`] for the server's version; returns the
+/// names created, in order, and logs each. Outputs whose table a numbered migration creates
+/// ([`migration_tables`]) are left to it, and so is anything already there: run it after
+/// [`migrate`] and before [`check_schema`], which then verifies every output's columns. Every
+/// spec is checked before anything is sent; a second run creates nothing.
+pub async fn create_from_specs(
+    client: &clickhouse::Client,
+    database: &str,
+    specs: &[OutputSpec],
+) -> Result<Vec<String>, MigrateError> {
+    let handwritten = migration_tables();
+    let mut planned: Vec<(&OutputSpec, Vec<(String, String)>)> = Vec::new();
+    let server = server_version(client).await?;
+    for spec in specs {
+        if handwritten.contains(spec.name) || planned.iter().any(|(s, _)| s.name == spec.name) {
+            continue;
+        }
+        planned.push((spec, spec_ddl(spec, server)?));
+    }
+    if planned.is_empty() {
+        return Ok(Vec::new());
+    }
+    let root = client.clone().with_validation(false);
+    root.query_raw(&format!(
+        "CREATE DATABASE IF NOT EXISTS {}",
+        quote_ident(database)
+    ))
+    .execute()
+    .await
+    .map_err(query_error(format!("create database '{database}'")))?;
+
+    #[derive(clickhouse::Row, serde::Deserialize)]
+    struct NameRow {
+        name: String,
+    }
+    let mut existing: BTreeSet<String> = root
+        .query("SELECT name FROM system.tables WHERE database = ?")
+        .bind(database)
+        .fetch_all::<NameRow>()
+        .await
+        .map_err(query_error(format!(
+            "read the tables of database '{database}' from system.tables"
+        )))?
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+
+    let db = root.with_database(database);
+    let mut created = Vec::new();
+    for (spec, objects) in planned {
+        for (table, statement) in objects {
+            if existing.contains(&table) {
+                continue;
+            }
+            // Sent verbatim, as the migrations: `query` would take a `?` for a bind mark.
+            db.query_raw(&statement).execute().await.map_err(|source| {
+                MigrateError::SpecStatement {
+                    output: spec.name.to_string(),
+                    table: table.clone(),
+                    database: database.to_string(),
+                    source,
+                }
+            })?;
+            tracing::info!(database, output = spec.name, table = %table, %server, "created clickhouse table from the output's spec");
+            existing.insert(table.clone());
+            created.push(table);
+        }
+    }
+    Ok(created)
 }
 
 /// Checks that `database` holds, for every output of `specs`, its table (the output's columns
@@ -771,6 +1012,260 @@ mod tests {
                 .collect();
             assert_eq!(created_columns(&rendered, PROGRESS_TABLE), progress);
         }
+    }
+
+    /// `text` with every run of whitespace made one space, and none before a comma (an
+    /// absent codec leaves one in a rendered migration).
+    fn squeeze(text: &str) -> String {
+        text.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace(" ,", ",")
+    }
+
+    /// The statement of the numbered migrations that creates `name` (rendered for `server`).
+    fn handwritten(name: &str, server: ServerVersion) -> String {
+        migrations()
+            .iter()
+            .flat_map(|m| statements(&render(m.sql, server)))
+            .find(|s| {
+                s.strip_prefix("CREATE TABLE IF NOT EXISTS ")
+                    .or_else(|| s.strip_prefix("CREATE VIEW IF NOT EXISTS "))
+                    .and_then(|rest| rest.split_whitespace().next())
+                    == Some(name)
+            })
+            .unwrap_or_else(|| panic!("no migration creates {name}"))
+    }
+
+    const TEST_COLUMNS: &[Column] = &[
+        Column::new("chain_id", ColumnType::U64, ""),
+        Column::new("block_number", ColumnType::U64, ""),
+        Column::new("block_hash", ColumnType::Hash, ""),
+        Column::new("miner", ColumnType::Address, ""),
+        Column::new("at", ColumnType::Timestamp, ""),
+        Column::new("day", ColumnType::U64, ""),
+        Column::new("fee", ColumnType::Wei, ""),
+        Column::new("supply", ColumnType::U256, ""),
+        Column::new("note", ColumnType::Text, ""),
+    ];
+
+    fn test_spec(key: &'static [&'static str], position: Position) -> OutputSpec {
+        OutputSpec {
+            name: "things",
+            doc: "",
+            columns: TEST_COLUMNS,
+            key,
+            position,
+        }
+    }
+
+    #[test]
+    fn the_partition_follows_the_position_and_uses_key_columns_only() {
+        let cases: [(&'static [&'static str], Position, Option<&str>); 12] = [
+            (
+                &["chain_id", "block_number"],
+                Position::Block("block_number"),
+                Some("intDiv(block_number, 216000)"),
+            ),
+            (
+                &["block_number"],
+                Position::Block("block_number"),
+                Some("intDiv(block_number, 216000)"),
+            ),
+            // A block outside the key may change in a reorg: by chain, or not at all.
+            (
+                &["chain_id", "block_hash"],
+                Position::Block("block_number"),
+                Some("chain_id"),
+            ),
+            (&["block_hash"], Position::Block("block_number"), None),
+            (
+                &["chain_id", "at"],
+                Position::TimeBucket("at", 60),
+                Some("toYYYYMM(at)"),
+            ),
+            (
+                &["chain_id", "at"],
+                Position::TimeBucket("at", 3_600),
+                Some("toYYYYMM(at)"),
+            ),
+            (
+                &["chain_id", "at"],
+                Position::TimeBucket("at", 86_400),
+                Some("toYear(at)"),
+            ),
+            (
+                &["chain_id", "at"],
+                Position::TimeBucket("at", 7 * 86_400),
+                Some("toYear(at)"),
+            ),
+            (
+                &["chain_id", "day"],
+                Position::TimeBucket("day", 3_600),
+                Some("toYYYYMM(toDateTime(day, 'UTC'))"),
+            ),
+            (&["chain_id", "note"], Position::Whole, Some("chain_id")),
+            (&["chain_id", "block_hash"], Position::Log, Some("chain_id")),
+            (&["block_hash"], Position::Log, None),
+        ];
+        for (key, position, want) in cases {
+            let spec = test_spec(key, position);
+            assert_eq!(partition_by(&spec).as_deref(), want, "{key:?} {position:?}");
+            let table = &spec_ddl(&spec, CURRENT).unwrap()[0].1;
+            match want {
+                Some(p) => assert!(table.contains(&format!("\nPARTITION BY {p}\n")), "{table}"),
+                None => assert!(!table.contains("PARTITION BY"), "{table}"),
+            }
+        }
+        // A position column of a type that orders nothing in time partitions by chain.
+        let spec = test_spec(&["chain_id", "note"], Position::Block("note"));
+        assert_eq!(partition_by(&spec).as_deref(), Some("chain_id"));
+    }
+
+    #[test]
+    fn the_order_is_the_key_in_key_order() {
+        let spec = test_spec(
+            &["block_number", "chain_id"],
+            Position::Block("block_number"),
+        );
+        let table = &spec_ddl(&spec, CURRENT).unwrap()[0].1;
+        assert!(
+            table.ends_with("\nORDER BY (block_number, chain_id)"),
+            "{table}"
+        );
+        let spec = test_spec(&["note"], Position::Whole);
+        assert!(
+            spec_ddl(&spec, OLD).unwrap()[0]
+                .1
+                .ends_with("\nORDER BY (note)")
+        );
+    }
+
+    #[test]
+    fn spec_tables_have_every_column_type_on_every_server() {
+        let spec = test_spec(
+            &["chain_id", "block_number"],
+            Position::Block("block_number"),
+        );
+        for server in [OLD, ServerVersion::new(19, 1), CURRENT] {
+            let ddl = spec_ddl(&spec, server).unwrap();
+            assert_eq!(ddl.len(), 2);
+            let (table, view) = (&ddl[0], &ddl[1]);
+            assert_eq!(table.0, "things");
+            assert_eq!(
+                created_columns(&table.1, "things"),
+                table_columns(&spec, server),
+                "{server}"
+            );
+            assert_eq!(table.1.contains("CODEC("), server.has_codecs(), "{server}");
+            assert!(table.1.contains("ENGINE = ReplacingMergeTree(version)\n"));
+            assert!(
+                !table.1.contains('{') && !table.1.contains('?'),
+                "{}",
+                table.1
+            );
+            assert_eq!(view.0, "things_current");
+            assert_eq!(
+                view.1,
+                "CREATE VIEW IF NOT EXISTS things_current AS\nSELECT\n    chain_id, \
+                 block_number, block_hash, miner, at, day, fee, supply, note\nFROM things \
+                 FINAL\nWHERE deleted = 0"
+            );
+        }
+        let old = spec_ddl(&spec, OLD).unwrap().remove(0).1;
+        assert!(old.contains("\n    supply String,\n"), "{old}");
+        assert!(old.contains("\n    fee String,\n"), "{old}");
+        let current = spec_ddl(&spec, CURRENT).unwrap().remove(0).1;
+        for line in [
+            "    block_number UInt64 CODEC(Delta, ZSTD),",
+            "    block_hash String CODEC(ZSTD(3)),",
+            "    miner String CODEC(ZSTD(3)),",
+            "    at DateTime('UTC') CODEC(Delta, ZSTD),",
+            "    day UInt64,",
+            "    fee UInt128,",
+            "    supply UInt256,",
+            "    note String,",
+            "    version UInt64,",
+            "    deleted UInt8",
+        ] {
+            assert!(current.lines().any(|l| l == line), "{line} in {current}");
+        }
+    }
+
+    #[test]
+    fn a_spec_without_a_table_is_refused_naming_the_output() {
+        let keyless = OutputSpec {
+            key: &[],
+            ..test_spec(&[], Position::Whole)
+        };
+        let err = spec_ddl(&keyless, CURRENT).unwrap_err();
+        assert!(matches!(&err, MigrateError::Spec { output, .. } if output == "things"));
+        assert_eq!(
+            err.to_string(),
+            "failed to derive the table of output 'things' from its spec: the key has no column"
+        );
+        const CLASH: &[Column] = &[Column::new("deleted", ColumnType::U64, "")];
+        let clash = OutputSpec {
+            columns: CLASH,
+            key: &["deleted"],
+            ..keyless
+        };
+        let err = spec_ddl(&clash, CURRENT).unwrap_err().to_string();
+        assert!(err.contains("'deleted'"), "{err}");
+    }
+
+    /// Every registered output, derived from its spec: the columns, order and view of its
+    /// hand-written table; the same partition where the position is a time bucket; and for
+    /// the `gas_fees` outputs the very statements of the migrations.
+    #[test]
+    fn spec_tables_of_the_registered_outputs_match_the_migrations() {
+        let registered: Vec<OutputSpec> = crate::dataflows::registry()
+            .iter()
+            .flat_map(|d| d.outputs())
+            .collect();
+        let gas_fees: Vec<&str> = GasFees.outputs().iter().map(|s| s.name).collect();
+        let owned = migration_tables();
+        for server in [OLD, CURRENT] {
+            for spec in &registered {
+                assert!(owned.contains(spec.name), "{}", spec.name);
+                let ddl = spec_ddl(spec, server).unwrap();
+                let table = &ddl[0].1;
+                let hand = handwritten(spec.name, server);
+                assert_eq!(
+                    created_columns(table, spec.name),
+                    created_columns(&hand, spec.name),
+                    "{} on {server}",
+                    spec.name
+                );
+                let line = |sql: &str, prefix: &str| {
+                    sql.lines()
+                        .find(|l| l.starts_with(prefix))
+                        .map(str::to_string)
+                };
+                assert_eq!(
+                    line(table, "ORDER BY"),
+                    line(&hand, "ORDER BY"),
+                    "{}",
+                    spec.name
+                );
+                if matches!(spec.position, Position::TimeBucket(..)) {
+                    assert_eq!(
+                        line(table, "PARTITION BY"),
+                        line(&hand, "PARTITION BY"),
+                        "{}",
+                        spec.name
+                    );
+                }
+                let view = format!("{}{CURRENT_VIEW_SUFFIX}", spec.name);
+                assert!(owned.contains(&view), "{view}");
+                assert_eq!(ddl[1].0, view);
+                assert_eq!(squeeze(&ddl[1].1), squeeze(&handwritten(&view, server)));
+                if gas_fees.contains(&spec.name) {
+                    assert_eq!(squeeze(table), squeeze(&hand), "{} on {server}", spec.name);
+                }
+            }
+        }
+        assert!(owned.contains(PROGRESS_TABLE));
     }
 
     #[test]

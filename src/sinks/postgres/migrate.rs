@@ -24,12 +24,25 @@
 //! database. A schema migrated with plain tables is converted (its migrations' TimescaleDB
 //! parts run, `migrate_data` moving the rows) by the first `chainflow migrate` that finds the
 //! extension usable, unless `timescale = "off"`.
+//!
+//! An output no numbered migration creates gets its table from its spec
+//! ([`create_from_specs`], after the migrations): [`spec_ddl`] writes it with the conventions
+//! of the migrations (the output's columns in order with [`ddl_type`], then `version`, the
+//! key as primary key) and, in TimescaleDB mode, makes it a hypertable on its position column
+//! when that is a key column ([`chunking`]); other tables stay plain. Nothing is recorded:
+//! `CREATE TABLE IF NOT EXISTS` and `create_hypertable(.., if_not_exists => TRUE,
+//! migrate_data => TRUE)` are idempotent, so a spec table made with plain tables becomes a
+//! hypertable, rows kept, with the rest of the schema. The tables of the numbered migrations
+//! ([`migration_tables`]) are left to them.
+
+use std::collections::BTreeSet;
 
 use postgres::Client;
 use serde::{Deserialize, Serialize};
 
 use super::encode::pg_type;
-use crate::engine::dataflow::OutputSpec;
+use crate::engine::dataflow::{ColumnType, OutputSpec, Position};
+use crate::sinks::ddl;
 
 /// Errors of migrating or checking a schema.
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +176,125 @@ pub fn migrations() -> Vec<Migration> {
             sql: include_str!("../../../migrations/timescale/0004_policy_search_path.sql"),
         },
     ]
+}
+
+/// The tables the numbered [`migrations`] create: an output among them keeps its hand-written
+/// table (and its TimescaleDB part), and [`create_from_specs`] leaves it alone.
+pub fn migration_tables() -> BTreeSet<String> {
+    migrations()
+        .iter()
+        .flat_map(|m| m.sql.lines())
+        .filter_map(|line| {
+            let rest = line
+                .trim_start()
+                .strip_prefix("CREATE TABLE IF NOT EXISTS ")?;
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            (!name.is_empty()).then_some(name)
+        })
+        .collect()
+}
+
+/// The PostgreSQL type of a column of type `ty` in DDL (see `migrations/timescale/0001`):
+/// [`pg_type`] is the same type as `information_schema.columns` names it.
+pub fn ddl_type(ty: ColumnType) -> &'static str {
+    match ty {
+        ColumnType::U64 => "BIGINT",
+        ColumnType::Timestamp => "TIMESTAMPTZ",
+        ColumnType::Wei => "NUMERIC(39, 0)",
+        ColumnType::U256 => "NUMERIC(78, 0)",
+        ColumnType::Hash | ColumnType::Address | ColumnType::Text => "TEXT",
+    }
+}
+
+/// Block numbers per chunk of a hypertable positioned by block ([`Position::Block`]): about a
+/// month of 12-second blocks, as the hand-written block tables.
+pub const BLOCKS_PER_CHUNK: u64 = 216_000;
+
+/// The hypertable of `spec`'s table in TimescaleDB mode: the partitioning column and its
+/// `chunk_time_interval` (SQL), or `None` for a plain table. Only a key column partitions
+/// (see [`crate::sinks::ddl`]):
+///
+/// | position | chunk interval |
+/// |---|---|
+/// | `Block(c)`, `c` a `U64` key column | `216000` blocks ([`BLOCKS_PER_CHUNK`]) |
+/// | `TimeBucket(c, secs)`, `c` a key column | 7 days below an hour, 30 days below a day, 365 days from a day on (as `INTERVAL` for a `Timestamp` column, in seconds for a `U64` one) |
+/// | anything else (`Whole`, `Log`, a position outside the key) | none: a plain table |
+pub fn chunking(spec: &OutputSpec) -> Option<(&'static str, String)> {
+    let column = ddl::position_in_key(spec)?;
+    match (spec.position, column.ty) {
+        (Position::Block(_), ColumnType::U64) => Some((column.name, BLOCKS_PER_CHUNK.to_string())),
+        (Position::TimeBucket(_, secs), ty) => {
+            let days: u64 = match secs {
+                0..3_600 => 7,
+                3_600..86_400 => 30,
+                _ => 365,
+            };
+            match ty {
+                ColumnType::Timestamp => Some((column.name, format!("INTERVAL '{days} days'"))),
+                ColumnType::U64 => Some((column.name, (days * 86_400).to_string())),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The statements creating the table of `spec`, idempotent and with its name unqualified
+/// (they run inside the sink's schema, as the migrations): `CREATE TABLE IF NOT EXISTS` with
+/// the output's columns in order (each [`ddl_type`], `NOT NULL`), `version BIGINT NOT NULL`
+/// and the key as primary key; with `timescale`, then `create_hypertable` of [`chunking`]
+/// (`if_not_exists`, `migrate_data`) when the table has one. Fails when the spec cannot name
+/// a table ([`ddl::check_spec`]).
+///
+/// ```
+/// use chainflow::engine::dataflow::{Column, ColumnType, OutputSpec, Position};
+/// use chainflow::sinks::postgres::migrate::spec_ddl;
+/// const COLUMNS: &[Column] = &[
+///     Column::new("chain_id", ColumnType::U64, "chain"),
+///     Column::new("block_number", ColumnType::U64, "height"),
+///     Column::new("supply", ColumnType::U256, "a uint256"),
+/// ];
+/// let spec = OutputSpec {
+///     name: "supplies",
+///     doc: "one row per block",
+///     columns: COLUMNS,
+///     key: &["chain_id", "block_number"],
+///     position: Position::Block("block_number"),
+/// };
+/// let ddl = spec_ddl(&spec, true).unwrap();
+/// assert!(ddl[0].contains("    supply NUMERIC(78, 0) NOT NULL,\n"));
+/// assert!(ddl[0].ends_with("    PRIMARY KEY (chain_id, block_number)\n)"));
+/// assert!(ddl[1].starts_with("SELECT create_hypertable('supplies', 'block_number', chunk_time_interval => 216000"));
+/// assert_eq!(spec_ddl(&spec, false).unwrap().len(), 1);
+/// ```
+pub fn spec_ddl(spec: &OutputSpec, timescale: bool) -> Result<Vec<String>, MigrateError> {
+    ddl::check_spec(spec, &["version", "cf_deleted"]).map_err(|reason| {
+        MigrateError(format!(
+            "failed to derive the table of output '{}' from its spec: {reason}",
+            spec.name
+        ))
+    })?;
+    let name = spec.name;
+    let mut lines: Vec<String> = spec
+        .columns
+        .iter()
+        .map(|c| format!("    {} {} NOT NULL", c.name, ddl_type(c.ty)))
+        .collect();
+    lines.push("    version BIGINT NOT NULL".into());
+    lines.push(format!("    PRIMARY KEY ({})", spec.key.join(", ")));
+    let mut out = vec![format!(
+        "CREATE TABLE IF NOT EXISTS {name} (\n{}\n)",
+        lines.join(",\n")
+    )];
+    if timescale && let Some((column, interval)) = chunking(spec) {
+        out.push(format!(
+            "SELECT create_hypertable('{name}', '{column}', chunk_time_interval => {interval}, if_not_exists => TRUE, migrate_data => TRUE)"
+        ));
+    }
+    Ok(out)
 }
 
 /// Splits a migration into the part that always runs and the TimescaleDB part (from the
@@ -379,13 +511,7 @@ pub fn enter_schema(
 
 /// Refuses names that would need quoting (they end up in SQL text).
 pub fn check_identifier(name: &str) -> Result<(), MigrateError> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit());
-    if ok {
+    if ddl::plain_identifier(name) {
         Ok(())
     } else {
         Err(MigrateError(format!(
@@ -500,6 +626,88 @@ fn migrate_once(
     Ok((applied, mode))
 }
 
+/// Creates, in `schema` (created when missing), the table of every output of `specs` that
+/// lacks one, from [`spec_ddl`] for `mode` (the mode [`migrate`] returned); returns the names
+/// created, in order, and logs each. In TimescaleDB mode every spec table with a
+/// [`chunking`] is (or becomes, rows kept) a hypertable, so a schema converted from plain
+/// tables converts these too. Outputs whose table a numbered migration creates
+/// ([`migration_tables`]) are left to it; run it after [`migrate`] and before
+/// [`check_schema`]. One transaction under the migrations' lock; every spec is checked before
+/// anything is written; a second run creates nothing. The session is left in `schema`.
+pub fn create_from_specs(
+    client: &mut Client,
+    schema: &str,
+    mode: &Mode,
+    specs: &[OutputSpec],
+) -> Result<Vec<String>, MigrateError> {
+    check_identifier(schema)?;
+    let handwritten = migration_tables();
+    let timescale = mode.is_timescale();
+    let mut planned: Vec<(&OutputSpec, Vec<String>)> = Vec::new();
+    for spec in specs {
+        if handwritten.contains(spec.name) || planned.iter().any(|(s, _)| s.name == spec.name) {
+            continue;
+        }
+        planned.push((spec, spec_ddl(spec, timescale)?));
+    }
+    if planned.is_empty() {
+        return Ok(Vec::new());
+    }
+    let extension = match mode {
+        Mode::Timescale { schema, .. } => Some(schema.as_str()),
+        Mode::Plain(_) => None,
+    };
+    enter_schema(client, schema, extension)?;
+    let mut tx = client
+        .transaction()
+        .map_err(db_err("starting a transaction"))?;
+    tx.batch_execute("SELECT pg_advisory_xact_lock(7244417)")
+        .map_err(db_err("taking the migration lock"))?;
+    let mut created = Vec::new();
+    let mut converted = Vec::new();
+    for (spec, statements) in planned {
+        let name = spec.name;
+        let existed = tx
+            .query_opt(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2",
+                &[&schema, &name],
+            )
+            .map_err(db_err(&format!("reading whether table {schema}.{name} exists")))?
+            .is_some();
+        let hypertable_before = timescale
+            && existed
+            && tx
+                .query_opt(
+                    "SELECT 1 FROM timescaledb_information.hypertables
+                     WHERE hypertable_schema = $1 AND hypertable_name = $2",
+                    &[&schema, &name],
+                )
+                .map_err(db_err(&format!(
+                    "reading whether {schema}.{name} is a hypertable"
+                )))?
+                .is_some();
+        for statement in &statements {
+            tx.batch_execute(statement).map_err(db_err(&format!(
+                "creating table {schema}.{name} from the spec of output '{name}'"
+            )))?;
+        }
+        if !existed {
+            created.push(name.to_string());
+        } else if timescale && !hypertable_before && statements.len() > 1 {
+            converted.push(name.to_string());
+        }
+    }
+    tx.commit()
+        .map_err(db_err("committing the tables of the output specs"))?;
+    for table in &created {
+        tracing::info!(%schema, table = %table, %mode, "created postgres table from the output's spec");
+    }
+    for table in &converted {
+        tracing::info!(%schema, table = %table, "converted a table of an output's spec to a hypertable");
+    }
+    Ok(created)
+}
+
 /// The mode of a migrated schema (the session must be in it): TimescaleDB when its latest
 /// migration ran with the extension, otherwise plain tables and why.
 pub fn schema_mode(client: &mut Client, setting: TimescaleSetting) -> Result<Mode, MigrateError> {
@@ -598,6 +806,7 @@ pub fn check_schema(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::dataflow::{Column, Dataflow};
 
     #[test]
     fn the_timescale_part_is_split_off() {
@@ -649,6 +858,172 @@ mod tests {
                 .contains("not in shared_preload_libraries")
         );
         assert!(Mode::Plain(PlainReason::Off).to_string().contains("off"));
+    }
+
+    const TEST_COLUMNS: &[Column] = &[
+        Column::new("chain_id", ColumnType::U64, ""),
+        Column::new("block_number", ColumnType::U64, ""),
+        Column::new("block_hash", ColumnType::Hash, ""),
+        Column::new("miner", ColumnType::Address, ""),
+        Column::new("at", ColumnType::Timestamp, ""),
+        Column::new("day", ColumnType::U64, ""),
+        Column::new("fee", ColumnType::Wei, ""),
+        Column::new("supply", ColumnType::U256, ""),
+        Column::new("note", ColumnType::Text, ""),
+    ];
+
+    fn test_spec(key: &'static [&'static str], position: Position) -> OutputSpec {
+        OutputSpec {
+            name: "things",
+            doc: "",
+            columns: TEST_COLUMNS,
+            key,
+            position,
+        }
+    }
+
+    /// `text` with every run of whitespace made one space.
+    fn squeeze(text: &str) -> String {
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn a_spec_table_has_every_type_and_its_key_in_key_order() {
+        let spec = test_spec(
+            &["block_number", "chain_id"],
+            Position::Block("block_number"),
+        );
+        let ddl = spec_ddl(&spec, false).unwrap();
+        assert_eq!(
+            ddl,
+            [
+                "CREATE TABLE IF NOT EXISTS things (\n    chain_id BIGINT NOT NULL,\n    \
+              block_number BIGINT NOT NULL,\n    block_hash TEXT NOT NULL,\n    \
+              miner TEXT NOT NULL,\n    at TIMESTAMPTZ NOT NULL,\n    day BIGINT NOT NULL,\n    \
+              fee NUMERIC(39, 0) NOT NULL,\n    supply NUMERIC(78, 0) NOT NULL,\n    \
+              note TEXT NOT NULL,\n    version BIGINT NOT NULL,\n    \
+              PRIMARY KEY (block_number, chain_id)\n)"
+            ]
+        );
+        let ts = spec_ddl(&spec, true).unwrap();
+        assert_eq!(ts.len(), 2);
+        assert_eq!(
+            ts[1],
+            "SELECT create_hypertable('things', 'block_number', chunk_time_interval => 216000, if_not_exists => TRUE, migrate_data => TRUE)"
+        );
+    }
+
+    #[test]
+    fn the_hypertable_follows_the_position_and_uses_key_columns_only() {
+        /// Key, position, and the hypertable's column and chunk interval.
+        type Case = (
+            &'static [&'static str],
+            Position,
+            Option<(&'static str, &'static str)>,
+        );
+        let cases: [Case; 10] = [
+            (
+                &["chain_id", "block_number"],
+                Position::Block("block_number"),
+                Some(("block_number", "216000")),
+            ),
+            (
+                &["chain_id", "block_hash"],
+                Position::Block("block_number"),
+                None,
+            ),
+            (&["chain_id", "note"], Position::Block("note"), None),
+            (
+                &["chain_id", "at"],
+                Position::TimeBucket("at", 60),
+                Some(("at", "INTERVAL '7 days'")),
+            ),
+            (
+                &["chain_id", "at"],
+                Position::TimeBucket("at", 3_600),
+                Some(("at", "INTERVAL '30 days'")),
+            ),
+            (
+                &["chain_id", "at"],
+                Position::TimeBucket("at", 86_400),
+                Some(("at", "INTERVAL '365 days'")),
+            ),
+            (
+                &["chain_id", "day"],
+                Position::TimeBucket("day", 86_400),
+                Some(("day", "31536000")),
+            ),
+            (
+                &["chain_id", "block_hash"],
+                Position::TimeBucket("at", 60),
+                None,
+            ),
+            (&["chain_id", "block_number"], Position::Whole, None),
+            (&["chain_id", "block_number"], Position::Log, None),
+        ];
+        for (key, position, want) in cases {
+            let spec = test_spec(key, position);
+            let got = chunking(&spec);
+            assert_eq!(
+                got.as_ref().map(|(c, i)| (*c, i.as_str())),
+                want,
+                "{key:?} {position:?}"
+            );
+            assert_eq!(
+                spec_ddl(&spec, true).unwrap().len(),
+                1 + usize::from(want.is_some())
+            );
+        }
+    }
+
+    #[test]
+    fn a_spec_without_a_table_is_refused_naming_the_output() {
+        let spec = test_spec(&["nope"], Position::Whole);
+        let err = spec_ddl(&spec, true).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "failed to derive the table of output 'things' from its spec: key column 'nope' is not a column of the output"
+        );
+        const CLASH: &[Column] = &[Column::new("cf_deleted", ColumnType::U64, "")];
+        let clash = OutputSpec {
+            columns: CLASH,
+            key: &["cf_deleted"],
+            ..spec
+        };
+        assert!(
+            spec_ddl(&clash, false)
+                .unwrap_err()
+                .to_string()
+                .contains("'cf_deleted'")
+        );
+    }
+
+    /// Every registered output, derived from its spec, is the very table of its migration;
+    /// time-bucketed outputs get the chunks of their migration too.
+    #[test]
+    fn spec_tables_of_the_registered_outputs_match_the_migrations() {
+        let owned = migration_tables();
+        assert!(owned.contains("chainflow_progress"));
+        let all: String = migrations().iter().map(|m| m.sql).collect();
+        for spec in crate::dataflows::registry()
+            .iter()
+            .flat_map(|d| d.outputs())
+        {
+            assert!(owned.contains(spec.name), "{}", spec.name);
+            let ddl = spec_ddl(&spec, true).unwrap();
+            assert!(
+                squeeze(&all).contains(&format!("{};", squeeze(&ddl[0]))),
+                "{}: {}",
+                spec.name,
+                ddl[0]
+            );
+            if matches!(spec.position, Position::TimeBucket(..)) {
+                assert!(all.contains(&format!("{};", ddl[1])), "{}", ddl[1]);
+            }
+        }
+        // The gas_fees block table, too.
+        let blocks = crate::dataflows::gas_fees::GasFees.outputs()[0];
+        assert!(all.contains(&format!("{};", spec_ddl(&blocks, true).unwrap()[1])));
     }
 
     #[test]

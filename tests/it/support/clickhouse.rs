@@ -78,7 +78,7 @@ pub fn current(config: &ClickHouseConfig, spec: &OutputSpec) -> BTreeMap<Vec<Val
         .iter()
         .map(|c| match c.ty {
             ColumnType::Timestamp => format!("toUnixTimestamp({})", c.name),
-            ColumnType::Wei => format!("toString({})", c.name),
+            ColumnType::Wei | ColumnType::U256 => format!("toString({})", c.name),
             _ => c.name.to_string(),
         })
         .collect();
@@ -97,6 +97,9 @@ pub fn current(config: &ClickHouseConfig, spec: &OutputSpec) -> BTreeMap<Vec<Val
             .map(|(c, v)| match c.ty {
                 ColumnType::U64 | ColumnType::Timestamp => Value::U64(v.parse().unwrap()),
                 ColumnType::Wei => Value::Wei(v.parse().unwrap()),
+                ColumnType::U256 => {
+                    Value::U256(chainflow::model::U256::from_str_radix(v, 10).unwrap())
+                }
                 ColumnType::Hash => Value::Hash(v.parse().unwrap()),
                 ColumnType::Address => Value::Address(v.parse().unwrap()),
                 _ => Value::Text(v.to_string()),
