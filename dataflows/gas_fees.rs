@@ -62,9 +62,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::dataflow::{
-    Column, ColumnType as T, Dataflow, Inputs, Output, OutputSpec, Position, Row, Value,
-};
+use crate::engine::dataflow::{Dataflow, Inputs, Output, OutputDef, OutputSpec, Row, Value};
 use crate::model::fees::{percentile, percentile_runs};
 use crate::model::{B256, Block, Wei};
 
@@ -80,6 +78,18 @@ pub const HOURS: &str = "gas_fees_hours";
 /// Name of the per-day rollup output ([`DayRow`]).
 pub const DAYS: &str = "gas_fees_days";
 
+/// The per-block output.
+pub const BLOCKS_OUTPUT: OutputDef<BlockRow> =
+    OutputDef::new(BLOCKS, "one row per canonical block");
+/// The per-minute output.
+pub const MINUTES_OUTPUT: OutputDef<MinuteRow> =
+    OutputDef::new(MINUTES, "one row per chain and UTC minute");
+/// The per-hour rollup.
+pub const HOURS_OUTPUT: OutputDef<HourRow> =
+    OutputDef::new(HOURS, "one row per chain and UTC hour");
+/// The per-day rollup.
+pub const DAYS_OUTPUT: OutputDef<DayRow> = OutputDef::new(DAYS, "one row per chain and UTC day");
+
 impl Dataflow for GasFees {
     fn name(&self) -> &'static str {
         "gas_fees"
@@ -91,15 +101,14 @@ impl Dataflow for GasFees {
 
     fn outputs(&self) -> Vec<OutputSpec> {
         vec![
-            OutputSpec::of::<BlockRow>(BLOCKS, "one row per canonical block"),
-            OutputSpec::of::<MinuteRow>(MINUTES, "one row per chain and UTC minute"),
-            OutputSpec::of::<HourRow>(HOURS, "one row per chain and UTC hour"),
-            OutputSpec::of::<DayRow>(DAYS, "one row per chain and UTC day"),
+            BLOCKS_OUTPUT.spec(),
+            MINUTES_OUTPUT.spec(),
+            HOURS_OUTPUT.spec(),
+            DAYS_OUTPUT.spec(),
         ]
     }
 
     fn build<'s>(&self, inputs: &Inputs<'s>) -> Vec<Output<'s>> {
-        let specs = self.outputs();
         // A block's last bucket is its UTC day: once the finalized head is past the day's
         // end, no row it counts in can change and its summary leaves the dataflow.
         let summaries = inputs.sealed(inputs.blocks().map(|b| BlockSummary::of(&b)), |s| {
@@ -108,7 +117,7 @@ impl Dataflow for GasFees {
                 DayRow::bucket_of(s.timestamp) + DayRow::BUCKET_SECS,
             )
         });
-        let blocks = Output::mapped(specs[0], summaries.clone(), |s| s.row());
+        let blocks = BLOCKS_OUTPUT.mapped(summaries.clone(), |s| s.row());
         // The minute reduce also hands out the minute's totals, from the same pass: a reduce
         // of its own for them would cost more at every epoch than the few additions here.
         let per_minute = summaries
@@ -119,17 +128,17 @@ impl Dataflow for GasFees {
                     output.push((MinuteRow::aggregate_with_totals(chain_id, minute, input), 1));
                 },
             );
-        let minutes = Output::mapped(specs[1], per_minute.clone(), |(_key, (row, _))| row);
+        let minutes = MINUTES_OUTPUT.mapped(per_minute.clone(), |(_key, (row, _))| row);
         let hour_totals = per_minute
             .map(|((chain_id, minute), (_row, t))| ((chain_id, HourRow::bucket_of(minute)), t))
             .reduce_named("gas_fees::PerHour", merge_totals);
-        let hours = Output::mapped(specs[2], hour_totals.clone(), |((chain_id, hour), t)| {
+        let hours = HOURS_OUTPUT.mapped(hour_totals.clone(), |((chain_id, hour), t)| {
             HourRow::of(chain_id, hour, &t)
         });
         let day_totals = hour_totals
             .map(|((chain_id, hour), t)| ((chain_id, DayRow::bucket_of(hour)), t))
             .reduce_named("gas_fees::PerDay", merge_totals);
-        let days = Output::mapped(specs[3], day_totals, |((chain_id, day), t)| {
+        let days = DAYS_OUTPUT.mapped(day_totals, |((chain_id, day), t)| {
             DayRow::of(chain_id, day, &t)
         });
         vec![blocks, minutes, hours, days]
@@ -249,17 +258,21 @@ impl BlockSummary {
 }
 
 /// A row of `gas_fees_blocks`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Row)]
+#[row(position = block(block_number))]
 pub struct BlockRow {
     /// Chain id.
+    #[row(key)]
     pub chain_id: u64,
     /// Block number.
+    #[row(key)]
     pub block_number: u64,
     /// Block hash.
     pub block_hash: B256,
     /// Parent hash.
     pub parent_hash: B256,
     /// Timestamp (unix seconds).
+    #[row(timestamp)]
     pub timestamp: u64,
     /// Gas used.
     pub gas_used: u64,
@@ -285,64 +298,15 @@ pub struct BlockRow {
     pub blob_base_fee: Wei,
 }
 
-impl Row for BlockRow {
-    const COLUMNS: &'static [Column] = &[
-        Column::new("chain_id", T::U64, "chain id"),
-        Column::new("block_number", T::U64, "block height"),
-        Column::new("block_hash", T::Hash, "block hash"),
-        Column::new("parent_hash", T::Hash, "parent block hash"),
-        Column::new("timestamp", T::Timestamp, "block time"),
-        Column::new("gas_used", T::U64, "gas used by the block"),
-        Column::new("gas_limit", T::U64, "gas limit of the block"),
-        Column::new("base_fee_per_gas", T::Wei, "EIP-1559 base fee per gas"),
-        Column::new("tx_count", T::U64, "transactions in the block"),
-        Column::new(
-            "priority_fee_sum",
-            T::Wei,
-            "sum of effective tip x gas used",
-        ),
-        Column::new("priority_fee_p50", T::Wei, "median effective tip per gas"),
-        Column::new(
-            "priority_fee_p90",
-            T::Wei,
-            "90th percentile effective tip per gas",
-        ),
-        Column::new("blob_count", T::U64, "blobs carried"),
-        Column::new("blob_gas_used", T::U64, "blob gas used"),
-        Column::new("excess_blob_gas", T::U64, "EIP-4844 excess blob gas"),
-        Column::new("blob_base_fee", T::Wei, "blob base fee per blob gas"),
-    ];
-    const KEY: &'static [&'static str] = &["chain_id", "block_number"];
-    const POSITION: Position = Position::Block("block_number");
-
-    fn values(&self) -> Vec<Value> {
-        vec![
-            Value::U64(self.chain_id),
-            Value::U64(self.block_number),
-            Value::Hash(self.block_hash),
-            Value::Hash(self.parent_hash),
-            Value::U64(self.timestamp),
-            Value::U64(self.gas_used),
-            Value::U64(self.gas_limit),
-            Value::Wei(self.base_fee_per_gas),
-            Value::U64(self.tx_count),
-            Value::Wei(self.priority_fee_sum),
-            Value::Wei(self.priority_fee_p50),
-            Value::Wei(self.priority_fee_p90),
-            Value::U64(self.blob_count),
-            Value::U64(self.blob_gas_used),
-            Value::U64(self.excess_blob_gas),
-            Value::Wei(self.blob_base_fee),
-        ]
-    }
-}
-
 /// A row of `gas_fees_minutes`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Row)]
+#[row(position = time_bucket(minute, 60))]
 pub struct MinuteRow {
     /// Chain id.
+    #[row(key)]
     pub chain_id: u64,
     /// Start of the UTC minute (unix seconds).
+    #[row(key, timestamp)]
     pub minute: u64,
     /// Canonical blocks in the minute.
     pub blocks: u64,
@@ -441,54 +405,6 @@ impl MinuteRow {
     }
 }
 
-impl Row for MinuteRow {
-    const COLUMNS: &'static [Column] = &[
-        Column::new("chain_id", T::U64, "chain id"),
-        Column::new("minute", T::Timestamp, "start of the UTC minute"),
-        Column::new("blocks", T::U64, "canonical blocks in the minute"),
-        Column::new("tx_count", T::U64, "transactions"),
-        Column::new("gas_used", T::U64, "gas used"),
-        Column::new("gas_limit", T::U64, "sum of gas limits"),
-        Column::new(
-            "priority_fee_sum",
-            T::Wei,
-            "sum of effective tip x gas used",
-        ),
-        Column::new("base_fee_min", T::Wei, "lowest base fee"),
-        Column::new("base_fee_max", T::Wei, "highest base fee"),
-        Column::new("base_fee_avg", T::Wei, "mean base fee (floor)"),
-        Column::new("blob_count", T::U64, "blobs carried"),
-        Column::new("blob_gas_used", T::U64, "blob gas used"),
-        Column::new("priority_fee_p50", T::Wei, "median effective tip per gas"),
-        Column::new(
-            "priority_fee_p90",
-            T::Wei,
-            "90th percentile effective tip per gas",
-        ),
-    ];
-    const KEY: &'static [&'static str] = &["chain_id", "minute"];
-    const POSITION: Position = Position::TimeBucket("minute", 60);
-
-    fn values(&self) -> Vec<Value> {
-        vec![
-            Value::U64(self.chain_id),
-            Value::U64(self.minute),
-            Value::U64(self.blocks),
-            Value::U64(self.tx_count),
-            Value::U64(self.gas_used),
-            Value::U64(self.gas_limit),
-            Value::Wei(self.priority_fee_sum),
-            Value::Wei(self.base_fee_min),
-            Value::Wei(self.base_fee_max),
-            Value::Wei(self.base_fee_avg),
-            Value::U64(self.blob_count),
-            Value::U64(self.blob_gas_used),
-            Value::Wei(self.priority_fee_p50),
-            Value::Wei(self.priority_fee_p90),
-        ]
-    }
-}
-
 /// Additive totals of a set of canonical blocks of one chain: what the hour and day rollups
 /// are merged from. Every field is a count, a sum, a minimum or a maximum, so the totals of
 /// disjoint sets of blocks merge exactly ([`Totals::merge`]), in any grouping.
@@ -584,11 +500,14 @@ impl Totals {
 /// percentiles would need every tip of the bucket in one reduce), keyed by
 /// `(chain_id, bucket_start)`. Used as [`HourRow`] (`gas_fees_hours`) and [`DayRow`]
 /// (`gas_fees_days`).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Row)]
+#[row(position = time_bucket(bucket_start, SECS))]
 pub struct Rollup<const SECS: u64> {
     /// Chain id.
+    #[row(key)]
     pub chain_id: u64,
     /// Start of the UTC bucket (unix seconds, a multiple of `SECS`).
+    #[row(key, timestamp)]
     pub bucket_start: u64,
     /// Canonical blocks in the bucket.
     pub blocks: u64,
@@ -644,54 +563,6 @@ impl<const SECS: u64> Rollup<SECS> {
             blob_count: t.blob_count,
             blob_gas_used: t.blob_gas_used,
         }
-    }
-}
-
-impl<const SECS: u64> Row for Rollup<SECS> {
-    const COLUMNS: &'static [Column] = &[
-        Column::new("chain_id", T::U64, "chain id"),
-        Column::new(
-            "bucket_start",
-            T::Timestamp,
-            "start of the UTC hour (gas_fees_hours) or day (gas_fees_days)",
-        ),
-        Column::new("blocks", T::U64, "canonical blocks in the bucket"),
-        Column::new("tx_count", T::U64, "transactions"),
-        Column::new("gas_used", T::U64, "gas used"),
-        Column::new("gas_limit", T::U64, "sum of gas limits"),
-        Column::new(
-            "priority_fee_sum",
-            T::Wei,
-            "sum of effective tip x gas used",
-        ),
-        Column::new("base_fee_min", T::Wei, "lowest base fee"),
-        Column::new("base_fee_max", T::Wei, "highest base fee"),
-        Column::new(
-            "base_fee_avg",
-            T::Wei,
-            "mean base fee over the bucket's blocks (floor)",
-        ),
-        Column::new("blob_count", T::U64, "blobs carried"),
-        Column::new("blob_gas_used", T::U64, "blob gas used"),
-    ];
-    const KEY: &'static [&'static str] = &["chain_id", "bucket_start"];
-    const POSITION: Position = Position::TimeBucket("bucket_start", SECS);
-
-    fn values(&self) -> Vec<Value> {
-        vec![
-            Value::U64(self.chain_id),
-            Value::U64(self.bucket_start),
-            Value::U64(self.blocks),
-            Value::U64(self.tx_count),
-            Value::U64(self.gas_used),
-            Value::U64(self.gas_limit),
-            Value::Wei(self.priority_fee_sum),
-            Value::Wei(self.base_fee_min),
-            Value::Wei(self.base_fee_max),
-            Value::Wei(self.base_fee_avg),
-            Value::U64(self.blob_count),
-            Value::U64(self.blob_gas_used),
-        ]
     }
 }
 
@@ -882,6 +753,7 @@ fn finish_rollups<const SECS: u64>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::dataflow::{ColumnType as T, Position};
     use crate::model::testing::{block, tx};
 
     #[test]

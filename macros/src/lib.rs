@@ -16,7 +16,8 @@
 //! }
 //! ```
 //!
-//! - Every field is a column, in field order; its first doc line is the column's doc.
+//! - Every field is a column, in field order; its first doc line (without a final period)
+//!   is the column's doc.
 //! - The column type comes from the field type: `u8`..`u64` → `U64` (`#[row(timestamp)]`:
 //!   `Timestamp`, unix seconds), `u128` or `Wei` → `Wei`, `U256` → `U256`, `B256` (or
 //!   `TxHash`, `BlockHash`) → `Hash`, `Address` → `Address`, `String` → `Text`. Any other
@@ -229,9 +230,10 @@ fn doc_of(attrs: &[syn::Attribute]) -> String {
             && let Expr::Lit(lit) = &nv.value
             && let Lit::Str(s) = &lit.lit
         {
-            let line = s.value().trim().to_string();
+            let line = s.value();
+            let line = line.trim().trim_end_matches('.');
             if !line.is_empty() {
-                return line;
+                return line.to_string();
             }
         }
     }

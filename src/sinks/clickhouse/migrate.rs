@@ -1219,15 +1219,21 @@ mod tests {
     /// the `gas_fees` outputs the very statements of the migrations.
     #[test]
     fn spec_tables_of_the_registered_outputs_match_the_migrations() {
+        let owned = migration_tables();
+        // The outputs a migration creates (the others' tables come from their specs only).
         let registered: Vec<OutputSpec> = crate::dataflows::registry()
             .iter()
             .flat_map(|d| d.outputs())
+            .filter(|s| owned.contains(s.name))
             .collect();
+        assert!(
+            registered.len() >= 20,
+            "{} outputs with migrations",
+            registered.len()
+        );
         let gas_fees: Vec<&str> = GasFees.outputs().iter().map(|s| s.name).collect();
-        let owned = migration_tables();
         for server in [OLD, CURRENT] {
             for spec in &registered {
-                assert!(owned.contains(spec.name), "{}", spec.name);
                 let ddl = spec_ddl(spec, server).unwrap();
                 let table = &ddl[0].1;
                 let hand = handwritten(spec.name, server);

