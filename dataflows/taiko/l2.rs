@@ -14,29 +14,33 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::dataflow::{Column, ColumnType as T, Position, Row, Value};
+use crate::engine::dataflow::Row;
 use crate::model::{Address, B256, Block, Wei};
 
 /// One row of `l2_heads`: the metrics of one canonical L2 block.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Row)]
+#[row(position = block(block_number))]
 pub struct L2Head {
-    /// L2 chain id.
+    /// L2 chain id
+    #[row(key)]
     pub chain_id: u64,
-    /// L2 block number.
+    /// L2 block height
+    #[row(key)]
     pub block_number: u64,
-    /// L2 block hash.
+    /// L2 block hash
     pub block_hash: B256,
-    /// Block time (unix seconds).
+    /// block time
+    #[row(timestamp)]
     pub timestamp: u64,
-    /// Gas used, the anchor transaction excluded.
+    /// gas used, anchor transaction excluded
     pub sum_gas_used: u64,
-    /// Transactions, the anchor transaction included.
+    /// transactions, anchor transaction included
     pub sum_tx: u64,
-    /// Priority fees in wei, the anchor transaction excluded.
+    /// sum of effective tip x gas used, anchor transaction excluded
     pub sum_priority_fee: Wei,
-    /// `sum_gas_used × base fee per gas`, in wei.
+    /// sum_gas_used x base fee per gas
     pub sum_base_fee: Wei,
-    /// The block's beneficiary.
+    /// block beneficiary
     pub sequencer: Address,
 }
 
@@ -63,48 +67,6 @@ impl L2Head {
             sum_base_fee: Wei::from(sum_gas_used).saturating_mul(block.base_fee_per_gas),
             sequencer: block.miner,
         }
-    }
-}
-
-impl Row for L2Head {
-    const COLUMNS: &'static [Column] = &[
-        Column::new("chain_id", T::U64, "L2 chain id"),
-        Column::new("block_number", T::U64, "L2 block height"),
-        Column::new("block_hash", T::Hash, "L2 block hash"),
-        Column::new("timestamp", T::Timestamp, "block time"),
-        Column::new(
-            "sum_gas_used",
-            T::U64,
-            "gas used, anchor transaction excluded",
-        ),
-        Column::new(
-            "sum_tx",
-            T::U64,
-            "transactions, anchor transaction included",
-        ),
-        Column::new(
-            "sum_priority_fee",
-            T::Wei,
-            "sum of effective tip x gas used, anchor transaction excluded",
-        ),
-        Column::new("sum_base_fee", T::Wei, "sum_gas_used x base fee per gas"),
-        Column::new("sequencer", T::Address, "block beneficiary"),
-    ];
-    const KEY: &'static [&'static str] = &["chain_id", "block_number"];
-    const POSITION: Position = Position::Block("block_number");
-
-    fn values(&self) -> Vec<Value> {
-        vec![
-            Value::U64(self.chain_id),
-            Value::U64(self.block_number),
-            Value::Hash(self.block_hash),
-            Value::U64(self.timestamp),
-            Value::U64(self.sum_gas_used),
-            Value::U64(self.sum_tx),
-            Value::Wei(self.sum_priority_fee),
-            Value::Wei(self.sum_base_fee),
-            Value::Address(self.sequencer),
-        ]
     }
 }
 

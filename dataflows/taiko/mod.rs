@@ -67,7 +67,7 @@ use differential_dataflow::AsCollection;
 use timely::dataflow::operators::vec::Partition;
 
 use crate::engine::dataflow::{
-    Collection, Dataflow, Inputs, Output, OutputSpec, Position, Settings, SettingsError,
+    Collection, Dataflow, Inputs, Output, OutputDef, OutputSpec, Position, Settings, SettingsError,
     parse_settings,
 };
 use crate::model::Address;
@@ -112,6 +112,79 @@ pub const BATCH_DAYS: &str = "batch_days";
 pub const REORGS: &str = "reorgs";
 /// `taiko_errors`: one row per undecodable protocol log.
 pub const TAIKO_ERRORS: &str = "taiko_errors";
+
+// The outputs, in the order `outputs()` lists them.
+/// The [`L1_HEADS`] output.
+pub const L1_HEADS_OUT: OutputDef<L1Head> =
+    OutputDef::new(L1_HEADS, "one row per canonical L1 block");
+/// The [`L2_HEADS`] output.
+pub const L2_HEADS_OUT: OutputDef<L2Head> =
+    OutputDef::new(L2_HEADS, "one row per canonical Taiko L2 block");
+/// The [`BATCHES`] output.
+pub const BATCHES_OUT: OutputDef<Batch> = OutputDef::new(
+    BATCHES,
+    "one row per canonical batch (Pacaya) or proposal (Shasta)",
+);
+/// The [`BATCH_BLOCKS`] output.
+pub const BATCH_BLOCKS_OUT: OutputDef<BatchBlock> = OutputDef::new(
+    BATCH_BLOCKS,
+    "one row per L2 block of a canonical Pacaya batch",
+);
+/// The [`BATCH_PROOFS`] output.
+pub const BATCH_PROOFS_OUT: OutputDef<BatchProof> =
+    OutputDef::new(BATCH_PROOFS, "one row per batch of a canonical proof event");
+/// The [`BATCH_VERIFICATIONS`] output.
+pub const BATCH_VERIFICATIONS_OUT: OutputDef<BatchVerification> = OutputDef::new(
+    BATCH_VERIFICATIONS,
+    "one row per canonical verification (Pacaya) or finalizing proof (Shasta)",
+);
+/// The [`FORCED_INCLUSIONS`] output.
+pub const FORCED_INCLUSIONS_OUT: OutputDef<ForcedInclusionRow> = OutputDef::new(
+    FORCED_INCLUSIONS,
+    "one row per canonical forced-inclusion event",
+);
+/// The [`SLASHINGS`] output.
+pub const SLASHINGS_OUT: OutputDef<Slashing> =
+    OutputDef::new(SLASHINGS, "one row per canonical slashing");
+/// The [`L1_COSTS`] output.
+pub const L1_COSTS_OUT: OutputDef<TxCost> = OutputDef::new(
+    L1_COSTS,
+    "one row per canonical propose, prove or verify transaction with its L1 cost",
+);
+/// The [`BATCH_TIMES`] output.
+pub const BATCH_TIMES_OUT: OutputDef<BatchTime> = OutputDef::new(
+    BATCH_TIMES,
+    "per canonical batch: L1 times of proposal, first proof and verification",
+);
+/// The [`BATCH_L2`] output.
+pub const BATCH_L2_OUT: OutputDef<BatchL2> = OutputDef::new(
+    BATCH_L2,
+    "per canonical batch: gas and fees of its canonical L2 blocks",
+);
+/// The [`L2_HOURS`] output.
+pub const L2_HOURS_OUT: OutputDef<L2Rollup> =
+    OutputDef::new(L2_HOURS, "per UTC hour: canonical L2 block totals");
+/// The [`L2_DAYS`] output.
+pub const L2_DAYS_OUT: OutputDef<L2Rollup> =
+    OutputDef::new(L2_DAYS, "per UTC day: canonical L2 block totals")
+        .at(Position::TimeBucket("bucket_start", DAY));
+/// The [`BATCH_HOURS`] output.
+pub const BATCH_HOURS_OUT: OutputDef<BatchRollup> =
+    OutputDef::new(BATCH_HOURS, "per UTC hour: canonical batch totals");
+/// The [`BATCH_DAYS`] output.
+pub const BATCH_DAYS_OUT: OutputDef<BatchRollup> =
+    OutputDef::new(BATCH_DAYS, "per UTC day: canonical batch totals")
+        .at(Position::TimeBucket("bucket_start", DAY));
+/// The [`REORGS`] output.
+pub const REORGS_OUT: OutputDef<ReorgRow> = OutputDef::new(
+    REORGS,
+    "one row per reorg applied on the L1 or the L2 (append-only)",
+);
+/// The [`TAIKO_ERRORS`] output.
+pub const TAIKO_ERRORS_OUT: OutputDef<DecodeErrorRow> = OutputDef::new(
+    TAIKO_ERRORS,
+    "one row per protocol log that does not decode",
+);
 
 /// Seconds of an hour bucket.
 pub const HOUR: u64 = 3_600;
@@ -282,69 +355,28 @@ impl Dataflow for Taiko {
     }
 
     fn outputs(&self) -> Vec<OutputSpec> {
-        let daily = |spec: OutputSpec| OutputSpec {
-            position: Position::TimeBucket("bucket_start", DAY),
-            ..spec
-        };
         vec![
-            OutputSpec::of::<L1Head>(L1_HEADS, "one row per canonical L1 block"),
-            OutputSpec::of::<L2Head>(L2_HEADS, "one row per canonical Taiko L2 block"),
-            OutputSpec::of::<Batch>(
-                BATCHES,
-                "one row per canonical batch (Pacaya) or proposal (Shasta)",
-            ),
-            OutputSpec::of::<BatchBlock>(
-                BATCH_BLOCKS,
-                "one row per L2 block of a canonical Pacaya batch",
-            ),
-            OutputSpec::of::<BatchProof>(
-                BATCH_PROOFS,
-                "one row per batch of a canonical proof event",
-            ),
-            OutputSpec::of::<BatchVerification>(
-                BATCH_VERIFICATIONS,
-                "one row per canonical verification (Pacaya) or finalizing proof (Shasta)",
-            ),
-            OutputSpec::of::<ForcedInclusionRow>(
-                FORCED_INCLUSIONS,
-                "one row per canonical forced-inclusion event",
-            ),
-            OutputSpec::of::<Slashing>(SLASHINGS, "one row per canonical slashing"),
-            OutputSpec::of::<TxCost>(
-                L1_COSTS,
-                "one row per canonical propose, prove or verify transaction with its L1 cost",
-            ),
-            OutputSpec::of::<BatchTime>(
-                BATCH_TIMES,
-                "per canonical batch: L1 times of proposal, first proof and verification",
-            ),
-            OutputSpec::of::<BatchL2>(
-                BATCH_L2,
-                "per canonical batch: gas and fees of its canonical L2 blocks",
-            ),
-            OutputSpec::of::<L2Rollup>(L2_HOURS, "per UTC hour: canonical L2 block totals"),
-            daily(OutputSpec::of::<L2Rollup>(
-                L2_DAYS,
-                "per UTC day: canonical L2 block totals",
-            )),
-            OutputSpec::of::<BatchRollup>(BATCH_HOURS, "per UTC hour: canonical batch totals"),
-            daily(OutputSpec::of::<BatchRollup>(
-                BATCH_DAYS,
-                "per UTC day: canonical batch totals",
-            )),
-            OutputSpec::of::<ReorgRow>(
-                REORGS,
-                "one row per reorg applied on the L1 or the L2 (append-only)",
-            ),
-            OutputSpec::of::<DecodeErrorRow>(
-                TAIKO_ERRORS,
-                "one row per protocol log that does not decode",
-            ),
+            L1_HEADS_OUT.spec(),
+            L2_HEADS_OUT.spec(),
+            BATCHES_OUT.spec(),
+            BATCH_BLOCKS_OUT.spec(),
+            BATCH_PROOFS_OUT.spec(),
+            BATCH_VERIFICATIONS_OUT.spec(),
+            FORCED_INCLUSIONS_OUT.spec(),
+            SLASHINGS_OUT.spec(),
+            L1_COSTS_OUT.spec(),
+            BATCH_TIMES_OUT.spec(),
+            BATCH_L2_OUT.spec(),
+            L2_HOURS_OUT.spec(),
+            L2_DAYS_OUT.spec(),
+            BATCH_HOURS_OUT.spec(),
+            BATCH_DAYS_OUT.spec(),
+            REORGS_OUT.spec(),
+            TAIKO_ERRORS_OUT.spec(),
         ]
     }
 
     fn build<'s>(&self, inputs: &Inputs<'s>) -> Vec<Output<'s>> {
-        let specs = self.outputs();
         let (l1, l2) = (self.config.l1_chain_id, self.config.l2_chain_id);
         let contracts = self.config.contracts.clone();
         let clock = self.clock();
@@ -544,23 +576,23 @@ impl Dataflow for Taiko {
             .map(|r| ReorgRow::from(&r));
 
         vec![
-            Output::new(specs[0], l1_heads),
-            Output::new(specs[1], heads),
-            Output::new(specs[2], batches),
-            Output::new(specs[3], batch_blocks),
-            Output::new(specs[4], proofs),
-            Output::new(specs[5], verifications),
-            Output::new(specs[6], forced),
-            Output::new(specs[7], slashings),
-            Output::new(specs[8], costs),
-            Output::new(specs[9], times),
-            Output::new(specs[10], batch_l2),
-            Output::mapped(specs[11], l2_hours, |(_, r)| r),
-            Output::mapped(specs[12], l2_days, |(_, r)| r),
-            Output::mapped(specs[13], batch_hours, |(_, r)| r),
-            Output::mapped(specs[14], batch_days, |(_, r)| r),
-            Output::new(specs[15], reorgs),
-            Output::new(specs[16], errors),
+            L1_HEADS_OUT.rows(l1_heads),
+            L2_HEADS_OUT.rows(heads),
+            BATCHES_OUT.rows(batches),
+            BATCH_BLOCKS_OUT.rows(batch_blocks),
+            BATCH_PROOFS_OUT.rows(proofs),
+            BATCH_VERIFICATIONS_OUT.rows(verifications),
+            FORCED_INCLUSIONS_OUT.rows(forced),
+            SLASHINGS_OUT.rows(slashings),
+            L1_COSTS_OUT.rows(costs),
+            BATCH_TIMES_OUT.rows(times),
+            BATCH_L2_OUT.rows(batch_l2),
+            L2_HOURS_OUT.mapped(l2_hours, |(_, r)| r),
+            L2_DAYS_OUT.mapped(l2_days, |(_, r)| r),
+            BATCH_HOURS_OUT.mapped(batch_hours, |(_, r)| r),
+            BATCH_DAYS_OUT.mapped(batch_days, |(_, r)| r),
+            REORGS_OUT.rows(reorgs),
+            TAIKO_ERRORS_OUT.rows(errors),
         ]
     }
 

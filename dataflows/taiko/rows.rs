@@ -1,318 +1,389 @@
 //! The row types of the `taiko` outputs other than `l2_heads` ([`super::l2::L2Head`]).
 //!
-//! Each row type is declared once with `taiko_row!`: the struct, its columns (name, type and
-//! doc), its key and its position come from one place, so the sink schema cannot drift from
-//! the struct.
+//! Each row type is a struct deriving [`Row`]: its columns (name, type and doc), its key and
+//! its position come from the struct, so the sink schema cannot drift from it.
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::dataflow::{Column, ColumnType, Position, Row, Value};
+use crate::engine::dataflow::Row;
 use crate::model::{Address, B256, Wei};
 
-/// A field's value as a sink column value.
-pub trait ToValue {
-    /// The column value.
-    fn to_value(&self) -> Value;
+/// One row of `l1_heads`: a canonical L1 block.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Row)]
+#[row(position = block(block_number))]
+pub struct L1Head {
+    /// L1 chain id
+    #[row(key)]
+    pub chain_id: u64,
+    /// L1 block height
+    #[row(key)]
+    pub block_number: u64,
+    /// L1 block hash
+    pub block_hash: B256,
+    /// beacon slot: (timestamp - genesis time) / slot seconds
+    pub slot: u64,
+    /// block time
+    #[row(timestamp)]
+    pub timestamp: u64,
 }
 
-impl ToValue for u64 {
-    fn to_value(&self) -> Value {
-        Value::U64(*self)
-    }
+/// One row of `batches`: a batch (Pacaya) or proposal (Shasta) proposed on L1.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Row)]
+#[row(position = block(l1_block_number))]
+pub struct Batch {
+    /// L1 chain id
+    #[row(key)]
+    pub chain_id: u64,
+    /// pacaya or shasta (each fork's inbox numbers its own batches)
+    #[row(key)]
+    pub fork: String,
+    /// batch id (Pacaya) or proposal id (Shasta)
+    #[row(key)]
+    pub batch_id: u64,
+    /// L1 block of the proposal
+    pub l1_block_number: u64,
+    /// proposing transaction
+    pub l1_tx_hash: B256,
+    /// L1 block time of the proposal
+    #[row(timestamp)]
+    pub l1_timestamp: u64,
+    /// proposer
+    pub proposer: Address,
+    /// L2 blocks in the batch (0 for Shasta: derived on L2)
+    pub block_count: u64,
+    /// last L2 block of the batch (0 for Shasta)
+    pub last_block_id: u64,
+    /// blobs carrying the batch's data
+    pub blob_count: u64,
+    /// bytes of blob data (Pacaya blobByteSize; Shasta: blobs x 131072)
+    pub blob_bytes: u64,
+    /// 1 when the batch includes a forced inclusion
+    pub forced_inclusion: u64,
 }
 
-impl ToValue for Wei {
-    fn to_value(&self) -> Value {
-        Value::Wei(*self)
-    }
+/// One row of `batch_blocks`: an L2 block of a Pacaya batch.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Row)]
+#[row(position = block(l1_block_number))]
+pub struct BatchBlock {
+    /// L1 chain id
+    #[row(key)]
+    pub chain_id: u64,
+    /// batch id
+    #[row(key)]
+    pub batch_id: u64,
+    /// L2 block height
+    #[row(key)]
+    pub l2_block_number: u64,
+    /// L1 block of the proposal
+    pub l1_block_number: u64,
 }
 
-impl ToValue for B256 {
-    fn to_value(&self) -> Value {
-        Value::Hash(*self)
-    }
+/// One row of `batch_proofs`: a batch proved by one proof event.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Row)]
+#[row(position = block(l1_block_number))]
+pub struct BatchProof {
+    /// L1 chain id
+    #[row(key)]
+    pub chain_id: u64,
+    /// L1 block of the proof
+    #[row(key)]
+    pub l1_block_number: u64,
+    /// log of the proof event in its block
+    #[row(key)]
+    pub log_index: u64,
+    /// batch or proposal id proved
+    #[row(key)]
+    pub batch_id: u64,
+    /// pacaya or shasta
+    pub fork: String,
+    /// verifier (Pacaya) or actual prover (Shasta)
+    pub prover: Address,
+    /// transition parent hash (Pacaya; zero for Shasta)
+    pub parent_hash: B256,
+    /// transition block hash (Pacaya; zero for Shasta)
+    pub block_hash: B256,
+    /// transition state root (Pacaya; zero for Shasta)
+    pub state_root: B256,
+    /// proving transaction
+    pub l1_tx_hash: B256,
+    /// L1 block time of the proof
+    #[row(timestamp)]
+    pub l1_timestamp: u64,
 }
 
-impl ToValue for Address {
-    fn to_value(&self) -> Value {
-        Value::Address(*self)
-    }
+/// One row of `batch_verifications`: batches verified (Pacaya `BatchesVerified`: every
+/// batch up to `batch_id`) or finalized (Shasta `Proved`: `first_batch_id..=batch_id`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Row)]
+#[row(position = block(l1_block_number))]
+pub struct BatchVerification {
+    /// L1 chain id
+    #[row(key)]
+    pub chain_id: u64,
+    /// L1 block of the verification
+    #[row(key)]
+    pub l1_block_number: u64,
+    /// log of the event in its block
+    #[row(key)]
+    pub log_index: u64,
+    /// pacaya or shasta
+    pub fork: String,
+    /// first batch newly verified (Shasta; 0 for Pacaya: every unverified batch up to batch_id)
+    pub first_batch_id: u64,
+    /// last batch verified
+    pub batch_id: u64,
+    /// verified L2 block hash (Pacaya) or the checkpoint saved in the same transaction (Shasta)
+    pub block_hash: B256,
+    /// verifying transaction
+    pub l1_tx_hash: B256,
+    /// L1 block time of the verification
+    #[row(timestamp)]
+    pub l1_timestamp: u64,
 }
 
-impl ToValue for String {
-    fn to_value(&self) -> Value {
-        Value::Text(self.clone())
-    }
+/// One row of `forced_inclusions`: a forced inclusion stored, consumed or processed
+/// (Pacaya) or saved (Shasta).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Row)]
+#[row(position = block(l1_block_number))]
+pub struct ForcedInclusionRow {
+    /// L1 chain id
+    #[row(key)]
+    pub chain_id: u64,
+    /// L1 block of the event
+    #[row(key)]
+    pub l1_block_number: u64,
+    /// log of the event in its block
+    #[row(key)]
+    pub log_index: u64,
+    /// stored, consumed, processed (Pacaya) or saved (Shasta)
+    pub kind: String,
+    /// pacaya or shasta
+    pub fork: String,
+    /// first blob hash of the inclusion
+    pub blob_hash: B256,
+    /// fee paid, in gwei
+    pub fee_in_gwei: u64,
+    /// batch id when stored (Pacaya; 0 for Shasta)
+    pub created_at_batch_id: u64,
+    /// transaction
+    pub l1_tx_hash: B256,
+    /// L1 block time
+    #[row(timestamp)]
+    pub l1_timestamp: u64,
 }
 
-/// Declares a row struct and its [`Row`] impl: `field: Type => ColumnType "doc"` per column.
-macro_rules! taiko_row {
-    (
-        $(#[doc = $sdoc:literal])*
-        $name:ident {
-            $( $field:ident : $ty:ty => $ct:ident $doc:literal ),* $(,)?
-        }
-        key: [$($key:literal),* $(,)?],
-        position: $pos:expr $(,)?
-    ) => {
-        $(#[doc = $sdoc])*
-        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        pub struct $name {
-            $( #[doc = $doc] pub $field: $ty, )*
-        }
-
-        impl Row for $name {
-            const COLUMNS: &'static [Column] =
-                &[$(Column::new(stringify!($field), ColumnType::$ct, $doc)),*];
-            const KEY: &'static [&'static str] = &[$($key),*];
-            const POSITION: Position = $pos;
-
-            fn values(&self) -> Vec<Value> {
-                vec![$(ToValue::to_value(&self.$field)),*]
-            }
-        }
-    };
+/// One row of `slashings`: a preconfirmer slashed (Pacaya `Slashed`) or a liveness bond
+/// settled with a slashed amount (Shasta `LivenessBondSettled`, `slashed > 0`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Row)]
+#[row(position = block(l1_block_number))]
+pub struct Slashing {
+    /// L1 chain id
+    #[row(key)]
+    pub chain_id: u64,
+    /// L1 block of the event
+    #[row(key)]
+    pub l1_block_number: u64,
+    /// log of the event in its block
+    #[row(key)]
+    pub log_index: u64,
+    /// preconfirmation (Pacaya) or liveness_bond (Shasta)
+    pub kind: String,
+    /// committer (Pacaya) or payer (Shasta)
+    pub offender: Address,
+    /// payee (Shasta; zero for Pacaya)
+    pub beneficiary: Address,
+    /// Pacaya violation: 0 invalid preconfirmation, 1 invalid EOP, 2 missing EOP
+    pub violation_type: u64,
+    /// batch of the commitment (Pacaya; 0 for Shasta)
+    pub batch_id: u64,
+    /// amount slashed in wei (Shasta bonds are in gwei and converted)
+    pub amount: Wei,
+    /// transaction
+    pub l1_tx_hash: B256,
+    /// L1 block time
+    #[row(timestamp)]
+    pub l1_timestamp: u64,
 }
 
-taiko_row! {
-    /// One row of `l1_heads`: a canonical L1 block.
-    L1Head {
-        chain_id: u64 => U64 "L1 chain id",
-        block_number: u64 => U64 "L1 block height",
-        block_hash: B256 => Hash "L1 block hash",
-        slot: u64 => U64 "beacon slot: (timestamp - genesis time) / slot seconds",
-        timestamp: u64 => Timestamp "block time",
-    }
-    key: ["chain_id", "block_number"],
-    position: Position::Block("block_number"),
+/// One row of `l1_costs`: what an L1 transaction of the protocol (propose, prove, verify)
+/// cost its sender.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Row)]
+#[row(position = block(l1_block_number))]
+pub struct TxCost {
+    /// L1 chain id
+    #[row(key)]
+    pub chain_id: u64,
+    /// L1 block
+    pub l1_block_number: u64,
+    /// transaction
+    #[row(key)]
+    pub tx_hash: B256,
+    /// what the transaction did: propose, prove, verify joined by '+'
+    pub kind: String,
+    /// first batch the transaction proposed, proved or verified
+    pub batch_id: u64,
+    /// transaction sender
+    pub sender: Address,
+    /// gas used
+    pub gas_used: u64,
+    /// gas used x effective gas price, in wei
+    pub execution_fee: Wei,
+    /// blobs carried
+    pub blob_count: u64,
+    /// blobs x 131072 blob gas x blob base fee, in wei
+    pub blob_fee: Wei,
+    /// execution_fee + blob_fee
+    pub total_fee: Wei,
+    /// L1 block time
+    #[row(timestamp)]
+    pub l1_timestamp: u64,
 }
 
-taiko_row! {
-    /// One row of `batches`: a batch (Pacaya) or proposal (Shasta) proposed on L1.
-    Batch {
-        chain_id: u64 => U64 "L1 chain id",
-        fork: String => Text "pacaya or shasta (each fork's inbox numbers its own batches)",
-        batch_id: u64 => U64 "batch id (Pacaya) or proposal id (Shasta)",
-        l1_block_number: u64 => U64 "L1 block of the proposal",
-        l1_tx_hash: B256 => Hash "proposing transaction",
-        l1_timestamp: u64 => Timestamp "L1 block time of the proposal",
-        proposer: Address => Address "proposer",
-        block_count: u64 => U64 "L2 blocks in the batch (0 for Shasta: derived on L2)",
-        last_block_id: u64 => U64 "last L2 block of the batch (0 for Shasta)",
-        blob_count: u64 => U64 "blobs carrying the batch's data",
-        blob_bytes: u64 => U64 "bytes of blob data (Pacaya blobByteSize; Shasta: blobs x 131072)",
-        forced_inclusion: u64 => U64 "1 when the batch includes a forced inclusion",
-    }
-    key: ["chain_id", "fork", "batch_id"],
-    position: Position::Block("l1_block_number"),
+/// One row of `batch_times`: when a canonical batch was proposed, first proved and
+/// verified on L1, and the latencies.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Row)]
+#[row(position = whole)]
+pub struct BatchTime {
+    /// L1 chain id
+    #[row(key)]
+    pub chain_id: u64,
+    /// pacaya or shasta
+    #[row(key)]
+    pub fork: String,
+    /// batch or proposal id
+    #[row(key)]
+    pub batch_id: u64,
+    /// L1 time of the proposal
+    #[row(timestamp)]
+    pub proposed_at: u64,
+    /// L1 time of the first proof (unix seconds; 0 until proved)
+    pub proved_at: u64,
+    /// L1 time of the verification (unix seconds; 0 until verified)
+    pub verified_at: u64,
+    /// proved_at - proposed_at (0 until proved)
+    pub prove_secs: u64,
+    /// verified_at - proposed_at (0 until verified)
+    pub verify_secs: u64,
 }
 
-taiko_row! {
-    /// One row of `batch_blocks`: an L2 block of a Pacaya batch.
-    BatchBlock {
-        chain_id: u64 => U64 "L1 chain id",
-        batch_id: u64 => U64 "batch id",
-        l2_block_number: u64 => U64 "L2 block height",
-        l1_block_number: u64 => U64 "L1 block of the proposal",
-    }
-    key: ["chain_id", "batch_id", "l2_block_number"],
-    position: Position::Block("l1_block_number"),
+/// One row of `batch_l2`: the L2 gas and fees of a Pacaya batch's blocks (`batch_blocks`
+/// joined with `l2_heads`; a Shasta proposal names no L2 blocks on L1).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Row)]
+#[row(position = whole)]
+pub struct BatchL2 {
+    /// L1 chain id
+    #[row(key)]
+    pub chain_id: u64,
+    /// batch id
+    #[row(key)]
+    pub batch_id: u64,
+    /// L2 blocks of the batch seen on the L2
+    pub l2_blocks: u64,
+    /// gas used, anchor transactions excluded
+    pub sum_gas_used: u64,
+    /// transactions, anchor transactions included
+    pub sum_tx: u64,
+    /// priority fees in wei, anchor transactions excluded
+    pub sum_priority_fee: Wei,
+    /// gas used x base fee, in wei
+    pub sum_base_fee: Wei,
 }
 
-taiko_row! {
-    /// One row of `batch_proofs`: a batch proved by one proof event.
-    BatchProof {
-        chain_id: u64 => U64 "L1 chain id",
-        l1_block_number: u64 => U64 "L1 block of the proof",
-        log_index: u64 => U64 "log of the proof event in its block",
-        batch_id: u64 => U64 "batch or proposal id proved",
-        fork: String => Text "pacaya or shasta",
-        prover: Address => Address "verifier (Pacaya) or actual prover (Shasta)",
-        parent_hash: B256 => Hash "transition parent hash (Pacaya; zero for Shasta)",
-        block_hash: B256 => Hash "transition block hash (Pacaya; zero for Shasta)",
-        state_root: B256 => Hash "transition state root (Pacaya; zero for Shasta)",
-        l1_tx_hash: B256 => Hash "proving transaction",
-        l1_timestamp: u64 => Timestamp "L1 block time of the proof",
-    }
-    key: ["chain_id", "l1_block_number", "log_index", "batch_id"],
-    position: Position::Block("l1_block_number"),
+/// One row of `l2_hours` or `l2_days`: the canonical L2 blocks of a UTC hour or day.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Row)]
+#[row(position = time_bucket(bucket_start, 3600))]
+pub struct L2Rollup {
+    /// L2 chain id
+    #[row(key)]
+    pub chain_id: u64,
+    /// start of the UTC hour or day
+    #[row(key, timestamp)]
+    pub bucket_start: u64,
+    /// canonical L2 blocks
+    pub blocks: u64,
+    /// gas used, anchor transactions excluded
+    pub sum_gas_used: u64,
+    /// transactions, anchor transactions included
+    pub sum_tx: u64,
+    /// priority fees in wei, anchor transactions excluded
+    pub sum_priority_fee: Wei,
+    /// gas used x base fee, in wei
+    pub sum_base_fee: Wei,
 }
 
-taiko_row! {
-    /// One row of `batch_verifications`: batches verified (Pacaya `BatchesVerified`: every
-    /// batch up to `batch_id`) or finalized (Shasta `Proved`: `first_batch_id..=batch_id`).
-    BatchVerification {
-        chain_id: u64 => U64 "L1 chain id",
-        l1_block_number: u64 => U64 "L1 block of the verification",
-        log_index: u64 => U64 "log of the event in its block",
-        fork: String => Text "pacaya or shasta",
-        first_batch_id: u64 => U64 "first batch newly verified (Shasta; 0 for Pacaya: every unverified batch up to batch_id)",
-        batch_id: u64 => U64 "last batch verified",
-        block_hash: B256 => Hash "verified L2 block hash (Pacaya) or the checkpoint saved in the same transaction (Shasta)",
-        l1_tx_hash: B256 => Hash "verifying transaction",
-        l1_timestamp: u64 => Timestamp "L1 block time of the verification",
-    }
-    key: ["chain_id", "l1_block_number", "log_index"],
-    position: Position::Block("l1_block_number"),
+/// One row of `batch_hours` or `batch_days`: the canonical batches proposed in a UTC hour
+/// or day (by L1 time).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Row)]
+#[row(position = time_bucket(bucket_start, 3600))]
+pub struct BatchRollup {
+    /// L1 chain id
+    #[row(key)]
+    pub chain_id: u64,
+    /// start of the UTC hour or day
+    #[row(key, timestamp)]
+    pub bucket_start: u64,
+    /// batches proposed
+    pub batches: u64,
+    /// L2 blocks in them (Pacaya)
+    pub l2_blocks: u64,
+    /// blobs
+    pub blob_count: u64,
+    /// blob bytes
+    pub blob_bytes: u64,
+    /// batches with a forced inclusion
+    pub forced_inclusions: u64,
 }
 
-taiko_row! {
-    /// One row of `forced_inclusions`: a forced inclusion stored, consumed or processed
-    /// (Pacaya) or saved (Shasta).
-    ForcedInclusionRow {
-        chain_id: u64 => U64 "L1 chain id",
-        l1_block_number: u64 => U64 "L1 block of the event",
-        log_index: u64 => U64 "log of the event in its block",
-        kind: String => Text "stored, consumed, processed (Pacaya) or saved (Shasta)",
-        fork: String => Text "pacaya or shasta",
-        blob_hash: B256 => Hash "first blob hash of the inclusion",
-        fee_in_gwei: u64 => U64 "fee paid, in gwei",
-        created_at_batch_id: u64 => U64 "batch id when stored (Pacaya; 0 for Shasta)",
-        l1_tx_hash: B256 => Hash "transaction",
-        l1_timestamp: u64 => Timestamp "L1 block time",
-    }
-    key: ["chain_id", "l1_block_number", "log_index"],
-    position: Position::Block("l1_block_number"),
+/// One row of `reorgs`: a reorg (or revert) the engine applied on the L1 or the L2.
+/// Append-only by design: a reorg is a fact about ingestion, not about the canonical
+/// chain, so no later event retracts it and a restart keeps the rows.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Row)]
+#[row(position = log)]
+pub struct ReorgRow {
+    /// chain id
+    #[row(key)]
+    pub chain_id: u64,
+    /// epoch the reorg was applied at
+    #[row(key)]
+    pub epoch: u64,
+    /// tip before
+    #[row(key)]
+    pub old_tip_hash: B256,
+    /// height of the tip before
+    pub old_tip_number: u64,
+    /// tip after
+    pub new_tip_hash: B256,
+    /// height of the tip after
+    pub new_tip_number: u64,
+    /// canonical blocks removed
+    pub depth: u64,
+    /// beneficiary of the tip before
+    pub old_sequencer: Address,
+    /// beneficiary of the tip after (zero for a revert)
+    pub new_sequencer: Address,
 }
 
-taiko_row! {
-    /// One row of `slashings`: a preconfirmer slashed (Pacaya `Slashed`) or a liveness bond
-    /// settled with a slashed amount (Shasta `LivenessBondSettled`, `slashed > 0`).
-    Slashing {
-        chain_id: u64 => U64 "L1 chain id",
-        l1_block_number: u64 => U64 "L1 block of the event",
-        log_index: u64 => U64 "log of the event in its block",
-        kind: String => Text "preconfirmation (Pacaya) or liveness_bond (Shasta)",
-        offender: Address => Address "committer (Pacaya) or payer (Shasta)",
-        beneficiary: Address => Address "payee (Shasta; zero for Pacaya)",
-        violation_type: u64 => U64 "Pacaya violation: 0 invalid preconfirmation, 1 invalid EOP, 2 missing EOP",
-        batch_id: u64 => U64 "batch of the commitment (Pacaya; 0 for Shasta)",
-        amount: Wei => Wei "amount slashed in wei (Shasta bonds are in gwei and converted)",
-        l1_tx_hash: B256 => Hash "transaction",
-        l1_timestamp: u64 => Timestamp "L1 block time",
-    }
-    key: ["chain_id", "l1_block_number", "log_index"],
-    position: Position::Block("l1_block_number"),
-}
-
-taiko_row! {
-    /// One row of `l1_costs`: what an L1 transaction of the protocol (propose, prove, verify)
-    /// cost its sender.
-    TxCost {
-        chain_id: u64 => U64 "L1 chain id",
-        l1_block_number: u64 => U64 "L1 block",
-        tx_hash: B256 => Hash "transaction",
-        kind: String => Text "what the transaction did: propose, prove, verify joined by '+'",
-        batch_id: u64 => U64 "first batch the transaction proposed, proved or verified",
-        sender: Address => Address "transaction sender",
-        gas_used: u64 => U64 "gas used",
-        execution_fee: Wei => Wei "gas used x effective gas price, in wei",
-        blob_count: u64 => U64 "blobs carried",
-        blob_fee: Wei => Wei "blobs x 131072 blob gas x blob base fee, in wei",
-        total_fee: Wei => Wei "execution_fee + blob_fee",
-        l1_timestamp: u64 => Timestamp "L1 block time",
-    }
-    key: ["chain_id", "tx_hash"],
-    position: Position::Block("l1_block_number"),
-}
-
-taiko_row! {
-    /// One row of `batch_times`: when a canonical batch was proposed, first proved and
-    /// verified on L1, and the latencies.
-    BatchTime {
-        chain_id: u64 => U64 "L1 chain id",
-        fork: String => Text "pacaya or shasta",
-        batch_id: u64 => U64 "batch or proposal id",
-        proposed_at: u64 => Timestamp "L1 time of the proposal",
-        proved_at: u64 => U64 "L1 time of the first proof (unix seconds; 0 until proved)",
-        verified_at: u64 => U64 "L1 time of the verification (unix seconds; 0 until verified)",
-        prove_secs: u64 => U64 "proved_at - proposed_at (0 until proved)",
-        verify_secs: u64 => U64 "verified_at - proposed_at (0 until verified)",
-    }
-    key: ["chain_id", "fork", "batch_id"],
-    position: Position::Whole,
-}
-
-taiko_row! {
-    /// One row of `batch_l2`: the L2 gas and fees of a Pacaya batch's blocks (`batch_blocks`
-    /// joined with `l2_heads`; a Shasta proposal names no L2 blocks on L1).
-    BatchL2 {
-        chain_id: u64 => U64 "L1 chain id",
-        batch_id: u64 => U64 "batch id",
-        l2_blocks: u64 => U64 "L2 blocks of the batch seen on the L2",
-        sum_gas_used: u64 => U64 "gas used, anchor transactions excluded",
-        sum_tx: u64 => U64 "transactions, anchor transactions included",
-        sum_priority_fee: Wei => Wei "priority fees in wei, anchor transactions excluded",
-        sum_base_fee: Wei => Wei "gas used x base fee, in wei",
-    }
-    key: ["chain_id", "batch_id"],
-    position: Position::Whole,
-}
-
-taiko_row! {
-    /// One row of `l2_hours` or `l2_days`: the canonical L2 blocks of a UTC hour or day.
-    L2Rollup {
-        chain_id: u64 => U64 "L2 chain id",
-        bucket_start: u64 => Timestamp "start of the UTC hour or day",
-        blocks: u64 => U64 "canonical L2 blocks",
-        sum_gas_used: u64 => U64 "gas used, anchor transactions excluded",
-        sum_tx: u64 => U64 "transactions, anchor transactions included",
-        sum_priority_fee: Wei => Wei "priority fees in wei, anchor transactions excluded",
-        sum_base_fee: Wei => Wei "gas used x base fee, in wei",
-    }
-    key: ["chain_id", "bucket_start"],
-    position: Position::TimeBucket("bucket_start", 3600),
-}
-
-taiko_row! {
-    /// One row of `batch_hours` or `batch_days`: the canonical batches proposed in a UTC hour
-    /// or day (by L1 time).
-    BatchRollup {
-        chain_id: u64 => U64 "L1 chain id",
-        bucket_start: u64 => Timestamp "start of the UTC hour or day",
-        batches: u64 => U64 "batches proposed",
-        l2_blocks: u64 => U64 "L2 blocks in them (Pacaya)",
-        blob_count: u64 => U64 "blobs",
-        blob_bytes: u64 => U64 "blob bytes",
-        forced_inclusions: u64 => U64 "batches with a forced inclusion",
-    }
-    key: ["chain_id", "bucket_start"],
-    position: Position::TimeBucket("bucket_start", 3600),
-}
-
-taiko_row! {
-    /// One row of `reorgs`: a reorg (or revert) the engine applied on the L1 or the L2.
-    /// Append-only by design: a reorg is a fact about ingestion, not about the canonical
-    /// chain, so no later event retracts it and a restart keeps the rows.
-    ReorgRow {
-        chain_id: u64 => U64 "chain id",
-        epoch: u64 => U64 "epoch the reorg was applied at",
-        old_tip_hash: B256 => Hash "tip before",
-        old_tip_number: u64 => U64 "height of the tip before",
-        new_tip_hash: B256 => Hash "tip after",
-        new_tip_number: u64 => U64 "height of the tip after",
-        depth: u64 => U64 "canonical blocks removed",
-        old_sequencer: Address => Address "beneficiary of the tip before",
-        new_sequencer: Address => Address "beneficiary of the tip after (zero for a revert)",
-    }
-    key: ["chain_id", "epoch", "old_tip_hash"],
-    position: Position::Log,
-}
-
-taiko_row! {
-    /// One row of `taiko_errors`: a log of a configured Taiko contract with a known topic0
-    /// that does not decode.
-    DecodeErrorRow {
-        chain_id: u64 => U64 "chain id",
-        block_number: u64 => U64 "block height",
-        log_index: u64 => U64 "log in its block",
-        tx_hash: B256 => Hash "transaction",
-        address: Address => Address "emitting contract",
-        event: String => Text "the event its topic0 names",
-        reason: String => Text "why it does not decode",
-    }
-    key: ["chain_id", "block_number", "log_index"],
-    position: Position::Block("block_number"),
+/// One row of `taiko_errors`: a log of a configured Taiko contract with a known topic0
+/// that does not decode.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Row)]
+#[row(position = block(block_number))]
+pub struct DecodeErrorRow {
+    /// chain id
+    #[row(key)]
+    pub chain_id: u64,
+    /// block height
+    #[row(key)]
+    pub block_number: u64,
+    /// log in its block
+    #[row(key)]
+    pub log_index: u64,
+    /// transaction
+    pub tx_hash: B256,
+    /// emitting contract
+    pub address: Address,
+    /// the event its topic0 names
+    pub event: String,
+    /// why it does not decode
+    pub reason: String,
 }
 
 impl BatchTime {
