@@ -19,26 +19,16 @@ pub fn pg_type(ty: ColumnType) -> &'static str {
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS+00` of unix seconds (proleptic Gregorian, UTC).
+/// `YYYY-MM-DD HH:MM:SS+00` of unix seconds (proleptic Gregorian, UTC); the caller keeps
+/// `secs` within year 9999 (`encode_value` refuses later ones).
 pub fn timestamp_text(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}+00",
-        rem / 3_600,
-        rem % 3_600 / 60,
-        rem % 60
-    )
+    match i64::try_from(secs)
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+    {
+        Some(t) => t.format("%Y-%m-%d %H:%M:%S+00").to_string(),
+        None => format!("{secs}"),
+    }
 }
 
 fn escape(s: &str, out: &mut String) {
