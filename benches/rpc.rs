@@ -22,7 +22,7 @@
 //! - `chainflow replay`: the binary, `replay --rpc URL --from 0 --to N --concurrency C
 //!   --jsonl FILE` (range reads, 100 blocks per epoch), wall time of the process from spawn to
 //!   exit; its `gas_fees_blocks` rows are counted and their transactions checked against the
-//!   raw fetch. Goal >= 0.8x of raw (issue 7).
+//!   raw fetch. Goal >= 0.8x of raw.
 //! - `NodeClient` rows break the chainflow time down: the same client fetching, decoding,
 //!   verifying and converting the blocks (`block_by_number`, C at a time) without the tracker
 //!   and the engine, with and without `verify_hashes`.

@@ -1,4 +1,4 @@
-//! Scale-out and memory (issue 7): compute scaling of the engine over worker threads and
+//! Scale-out and memory: compute scaling of the engine over worker threads and
 //! processes on the devnet source, and resident memory over a long devnet run.
 //!
 //! `cargo bench --bench scale` (`make bench` runs it). Environment: `BENCH_SCALE_BLOCKS`

@@ -1,7 +1,7 @@
 //! Checks of the fee recurrences, of the RPC conversion and of the `gas_fees` hour and day
 //! rollups against real mainnet data.
 //!
-//! The fixtures live in `shared/data`, a sibling of the repository (see its `README.md`).
+//! The fixtures are real mainnet data kept beside the repository (see [`DATA`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
@@ -20,7 +20,8 @@ use chainflow::sources::rpc::convert::block_from_rpc;
 use chainflow::sources::{SourceError, SourceEvent};
 use serde_json::Value;
 
-/// Directory of the fixtures.
+/// Directory of the fixtures: `shared/data` beside the repository, as README.md
+/// ("Development") says; the only place the tests read outside the repository.
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/");
 
 /// The value of a result, panicking with some context on an error.
