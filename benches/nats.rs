@@ -81,7 +81,6 @@ mod common;
 use common::{NullSink, env_or};
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -109,21 +108,9 @@ const COMMIT_CHANGES: usize = 1_000;
 
 /// The server: `CHAINFLOW_NATS_URL`, `.services/env`, the default.
 fn url() -> String {
-    if let Ok(url) = std::env::var("CHAINFLOW_NATS_URL")
-        && !url.is_empty()
-    {
-        return url;
-    }
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(".services/env");
-    std::fs::read_to_string(file)
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("CHAINFLOW_NATS_URL="))
-                .map(|s| s.trim().to_string())
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| NatsConfig::default().url)
+    common::services::service_url(&["CHAINFLOW_NATS_URL"], "CHAINFLOW_NATS_URL", || {
+        NatsConfig::default().url
+    })
 }
 
 /// CPU time (user + system) of this process from `/proc/self/stat` (clock ticks, assumed 100

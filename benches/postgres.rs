@@ -69,7 +69,7 @@ mod common;
 use common::env_or;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -140,23 +140,11 @@ fn compress_all(url: &str, schema: &str) {
 
 /// The server: `CHAINFLOW_TEST_POSTGRES`, `CHAINFLOW_POSTGRES_URL`, `.services/env`, default.
 fn url() -> String {
-    for var in ["CHAINFLOW_TEST_POSTGRES", "CHAINFLOW_POSTGRES_URL"] {
-        if let Ok(url) = std::env::var(var)
-            && !url.is_empty()
-        {
-            return url;
-        }
-    }
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(".services/env");
-    std::fs::read_to_string(file)
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("CHAINFLOW_POSTGRES_URL="))
-                .map(|s| s.trim().to_string())
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| PostgresConfig::default().url)
+    common::services::service_url(
+        &["CHAINFLOW_TEST_POSTGRES", "CHAINFLOW_POSTGRES_URL"],
+        "CHAINFLOW_POSTGRES_URL",
+        || PostgresConfig::default().url,
+    )
 }
 
 /// Why the bench cannot run here, if it cannot.

@@ -5,6 +5,10 @@
 
 use chainflow::sinks::{OutputBatch, Sink};
 
+/// Where the services listen (shared with the tests).
+#[path = "../../tests/it/support/services.rs"]
+pub mod services;
+
 /// The binary's allocator (see `src/main.rs`), so in-process runs measure what it does.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -57,13 +57,10 @@ pub fn wei_text(wei: u128) -> String {
 
 /// Formats unix seconds as `YYYY-MM-DD HH:MM:SS` (UTC).
 pub fn utc_text(secs: u64) -> String {
-    match i64::try_from(secs)
-        .ok()
-        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-    {
-        Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
-        None => format!("{secs} s"),
-    }
+    super::utc(secs).map_or_else(
+        || format!("{secs} s"),
+        |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+    )
 }
 
 /// Shortens `0x`-hex to its first six and last four digits.
@@ -302,7 +299,7 @@ impl Sink for ConsoleSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::dataflow::{Column, Position};
+    use crate::engine::dataflow::Column;
     use alloy_primitives::{Address, B256, U256};
 
     const COLUMNS: &[Column] = &[
@@ -317,13 +314,7 @@ mod tests {
         Column::new("note", ColumnType::Text, ""),
     ];
 
-    const SPEC: OutputSpec = OutputSpec {
-        name: "heads",
-        doc: "",
-        columns: COLUMNS,
-        key: &["chain_id", "height"],
-        position: Position::Block("height"),
-    };
+    const SPEC: OutputSpec = crate::sinks::testing::spec("heads", COLUMNS, &["chain_id", "height"]);
 
     fn row(height: u64, hash: u8, fee: u128) -> Vec<Value> {
         vec![

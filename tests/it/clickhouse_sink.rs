@@ -175,15 +175,9 @@ fn devnet_batches_from(blocks: u64, seed: u64, start_epoch: u64) -> Vec<OutputBa
     memory.batches()
 }
 
+/// What a sink that applied `batches` holds of `output`.
 fn memory_state(batches: &[OutputBatch], output: &str) -> BTreeMap<Vec<Value>, isize> {
-    let mut state = BTreeMap::new();
-    for b in batches.iter().filter(|b| b.output.name == output) {
-        for (row, _, d) in &b.updates {
-            *state.entry(row.clone()).or_insert(0) += d;
-        }
-    }
-    state.retain(|_, c| *c != 0);
-    state
+    chainflow::sinks::memory::current_rows(batches, output)
 }
 
 #[test]

@@ -40,15 +40,9 @@ fn devnet(blocks: u64, seed: u64) -> impl Iterator<Item = chainflow::sources::So
     .map(|e| e.unwrap())
 }
 
+/// What a sink that applied `batches` holds of `output`.
 fn memory_state(batches: &[OutputBatch], output: &str) -> BTreeMap<Vec<Value>, isize> {
-    let mut state = BTreeMap::new();
-    for b in batches.iter().filter(|b| b.output.name == output) {
-        for (row, _, d) in &b.updates {
-            *state.entry(row.clone()).or_insert(0) += d;
-        }
-    }
-    state.retain(|_, c| *c != 0);
-    state
+    chainflow::sinks::memory::current_rows(batches, output)
 }
 
 #[test]

@@ -562,15 +562,11 @@ fn gas_fees_hours_and_days_of_real_mainnet_blocks_equal_sums_over_the_fixtures()
         "engine run",
     );
     let state = |output: &str| -> BTreeMap<Vec<chainflow::engine::dataflow::Value>, isize> {
-        let mut state = BTreeMap::new();
-        for b in sink.batches().iter().filter(|b| b.output.name == output) {
+        let batches = sink.batches();
+        for b in batches.iter().filter(|b| b.output.name == output) {
             assert!(b.errors.is_empty(), "{output}: {:?}", b.errors);
-            for (row, _, diff) in &b.updates {
-                *state.entry(row.clone()).or_insert(0) += diff;
-            }
         }
-        state.retain(|_, d| *d != 0);
-        state
+        chainflow::sinks::memory::current_rows(&batches, output)
     };
     let values = |rows: Vec<Vec<chainflow::engine::dataflow::Value>>| {
         rows.into_iter().map(|r| (r, 1)).collect::<BTreeMap<_, _>>()

@@ -10,7 +10,7 @@ use chainflow::dataflows::gas_fees::{self, GasFees};
 use chainflow::engine::dataflow::{Dataflow, Value};
 use chainflow::engine::{self, EngineError, EngineSettings, RunControl, RunSummary};
 use chainflow::sinks::memory::MemorySink;
-use chainflow::sinks::{OutputBatch, Sink};
+use chainflow::sinks::Sink;
 use chainflow::sources::rpc::tracker::DeepReorgPolicy;
 use chainflow::sources::rpc::{ChainConfig, RpcSource};
 
@@ -83,17 +83,7 @@ impl Follower {
 
     /// Accumulated state of `output`; every row must have multiplicity 1.
     fn state(&self, output: &str) -> State {
-        let batches: Vec<OutputBatch> = self.sink.batches();
-        let mut state = State::new();
-        for b in batches.iter().filter(|b| b.output.name == output) {
-            for (row, _, diff) in &b.updates {
-                let e = state.entry(row.clone()).or_insert(0);
-                *e += diff;
-                if *e == 0 {
-                    state.remove(row);
-                }
-            }
-        }
+        let state = self.sink.current(output);
         for (row, count) in &state {
             assert_eq!(*count, 1, "{output}: row {row:?} has multiplicity {count}");
         }

@@ -22,13 +22,10 @@ pub fn pg_type(ty: ColumnType) -> &'static str {
 /// `YYYY-MM-DD HH:MM:SS+00` of unix seconds (proleptic Gregorian, UTC); the caller keeps
 /// `secs` within year 9999 (`encode_value` refuses later ones).
 pub fn timestamp_text(secs: u64) -> String {
-    match i64::try_from(secs)
-        .ok()
-        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
-    {
-        Some(t) => t.format("%Y-%m-%d %H:%M:%S+00").to_string(),
-        None => format!("{secs}"),
-    }
+    crate::sinks::utc(secs).map_or_else(
+        || secs.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%S+00").to_string(),
+    )
 }
 
 fn escape(s: &str, out: &mut String) {
@@ -151,23 +148,10 @@ pub fn decode_row(spec: &OutputSpec, texts: &[String]) -> Result<RowValues, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::dataflow::{Column, Position};
     use crate::model::B256;
+    use crate::sinks::testing::{COLUMNS, spec};
 
-    const COLS: &[Column] = &[
-        Column::new("k", ColumnType::U64, ""),
-        Column::new("at", ColumnType::Timestamp, ""),
-        Column::new("fee", ColumnType::Wei, ""),
-        Column::new("h", ColumnType::Hash, ""),
-        Column::new("t", ColumnType::Text, ""),
-    ];
-    const SPEC: OutputSpec = OutputSpec {
-        name: "t",
-        doc: "",
-        columns: COLS,
-        key: &["k"],
-        position: Position::Block("k"),
-    };
+    const SPEC: OutputSpec = spec("t", COLUMNS, &["k"]);
 
     #[test]
     fn u256_values_are_decimal_digits_both_ways() {

@@ -10,6 +10,7 @@ pub mod node_oracle;
 pub mod pg_cluster;
 pub mod postgres;
 pub mod rows;
+pub mod services;
 pub mod taiko_node;
 
 /// A loopback port that was free a moment ago.

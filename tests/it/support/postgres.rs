@@ -10,19 +10,11 @@ use chainflow::sinks::postgres::migrate::{Mode, TimescaleSetting, migrate};
 /// The server's connection string: `CHAINFLOW_TEST_POSTGRES`, else what `make services`
 /// found (`CHAINFLOW_POSTGRES_URL` in `.services/env`), else the local default.
 pub fn url() -> String {
-    if let Ok(url) = std::env::var("CHAINFLOW_TEST_POSTGRES") {
-        return url;
-    }
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".services/env");
-    std::fs::read_to_string(file)
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("CHAINFLOW_POSTGRES_URL="))
-                .map(|s| s.trim().to_string())
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| PostgresConfig::default().url)
+    super::services::service_url(
+        &["CHAINFLOW_TEST_POSTGRES"],
+        "CHAINFLOW_POSTGRES_URL",
+        || PostgresConfig::default().url,
+    )
 }
 
 /// A client on the test server.
