@@ -15,7 +15,7 @@
 
 #[path = "common/mod.rs"]
 mod common;
-use common::env_or;
+use common::{env_or, percentile};
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -59,14 +59,6 @@ impl Sink for TimingSink {
             .push((batch.lower, batch.upper, Instant::now()));
         Ok(())
     }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank - 1]
 }
 
 struct Row {

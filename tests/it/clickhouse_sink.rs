@@ -390,11 +390,7 @@ fn the_binary_migrates_writes_and_restarts_with_increasing_epochs() {
             .args(["migrate", "--clickhouse", &url, "--database", db])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::support::assert_success(&out);
     }
     let config = ClickHouseConfig {
         database: db.into(),
@@ -408,26 +404,12 @@ fn the_binary_migrates_writes_and_restarts_with_increasing_epochs() {
     };
     let mut last = 0;
     for blocks in ["50", "80"] {
-        let out = std::process::Command::new(bin)
-            .args([
-                "run",
-                "--max-blocks",
-                blocks,
-                "--fast",
-                "--quiet",
-                "--seed",
-                "5",
-                "--clickhouse",
-                &url,
-            ])
-            .env("CHAINFLOW_SINKS__CLICKHOUSE__DATABASE", db)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = crate::support::devnet_run(
+            blocks.parse().unwrap(),
+            &["--seed", "5", "--clickhouse", &url],
+            &[("CHAINFLOW_SINKS__CLICKHOUSE__DATABASE", db)],
         );
+        crate::support::assert_success(&out);
         let rows = current(&config, &specs()[0]);
         assert_eq!(
             rows.len(),

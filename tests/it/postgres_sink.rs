@@ -197,19 +197,11 @@ fn a_schema_that_does_not_match_is_refused_naming_table_and_column() {
         "{err}"
     );
     // The binary refuses to start and writes nothing.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chainflow"))
-        .args([
-            "run",
-            "--max-blocks",
-            "20",
-            "--fast",
-            "--quiet",
-            "--postgres",
-            &config.url,
-        ])
-        .env("CHAINFLOW_SINKS__POSTGRES__SCHEMA", &config.schema)
-        .output()
-        .unwrap();
+    let out = crate::support::devnet_run(
+        20,
+        &["--postgres", &config.url],
+        &[("CHAINFLOW_SINKS__POSTGRES__SCHEMA", &config.schema)],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("gas_fees_blocks.tx_count"), "{stderr}");
@@ -235,11 +227,7 @@ fn the_binary_migrates_postgres_idempotently_and_says_the_mode() {
             .args(["migrate", "--postgres", &url, "--schema", name])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::support::assert_success(&out);
         outputs.push(String::from_utf8_lossy(&out.stdout).to_string());
     }
     assert!(
@@ -257,24 +245,12 @@ fn the_binary_migrates_postgres_idempotently_and_says_the_mode() {
         4
     );
     // Then a devnet run writes through it.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chainflow"))
-        .args([
-            "run",
-            "--max-blocks",
-            "60",
-            "--fast",
-            "--quiet",
-            "--postgres",
-            &url,
-        ])
-        .env("CHAINFLOW_SINKS__POSTGRES__SCHEMA", name)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = crate::support::devnet_run(
+        60,
+        &["--postgres", &url],
+        &[("CHAINFLOW_SINKS__POSTGRES__SCHEMA", name)],
     );
+    crate::support::assert_success(&out);
     assert_eq!(
         number(&format!("SELECT count(*) FROM {name}.gas_fees_blocks")),
         60

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use chainflow::dataflows::gas_fees::{self, GasFees};
 use chainflow::engine::dataflow::{Dataflow, Value};
 use chainflow::engine::{self, EngineError, EngineSettings, RunControl, RunSummary};
-use chainflow::sinks::memory::MemorySink;
 use chainflow::sinks::Sink;
+use chainflow::sinks::memory::MemorySink;
 use chainflow::sources::rpc::tracker::DeepReorgPolicy;
 use chainflow::sources::rpc::{ChainConfig, RpcSource};
 
@@ -169,6 +169,17 @@ impl Drop for Follower {
 pub(crate) fn block_with_txs(anvil: &Anvil, seed: u64, count: usize) {
     anvil.send_mix(seed, count);
     anvil.mine(1);
+}
+
+/// A fresh anvil node with the log contract and `blocks` blocks, block `i` with `i % spread`
+/// transactions.
+pub(crate) fn node_with_blocks(blocks: u64, spread: u64) -> Anvil {
+    let anvil = Anvil::with(AnvilOpts::default());
+    anvil.ensure_log_contract();
+    for i in 0..blocks {
+        block_with_txs(&anvil, i, (i % spread) as usize);
+    }
+    anvil
 }
 
 /// Replacement transactions for a reorg: a few of each non-blob kind, spread over the new

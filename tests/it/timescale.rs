@@ -26,7 +26,7 @@ use chainflow::sinks::postgres::migrate::{Mode, TimescaleSetting, migrate};
 
 use crate::clickhouse_crash::{crash_storm, spawn, write_config};
 use crate::clickhouse_sink::outputs_converge;
-use crate::rpc::{block_with_txs, replacements};
+use crate::rpc::{block_with_txs, node_with_blocks, replacements};
 use crate::support::KillOnDrop;
 use crate::support::anvil::{Anvil, AnvilOpts};
 use crate::support::pg_cluster::{Cluster, Kind};
@@ -297,20 +297,12 @@ fn preloaded_with_several_chainflow_schemas_in_one_database() {
         log.contains(mode),
         "the run's log does not name the mode: {log}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_chainflow"))
-        .args([
-            "run",
-            "--max-blocks",
-            "60",
-            "--fast",
-            "--quiet",
-            "--postgres",
-            &url,
-        ])
-        .env("CHAINFLOW_SINKS__POSTGRES__SCHEMA", "cf_two")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = crate::support::devnet_run(
+        60,
+        &["--postgres", &url],
+        &[("CHAINFLOW_SINKS__POSTGRES__SCHEMA", "cf_two")],
+    );
+    crate::support::assert_success(&out);
     let blocks: i64 = c
         .query_one("SELECT count(*) FROM cf_two.gas_fees_blocks", &[])
         .unwrap()
@@ -382,11 +374,7 @@ fn upserts_and_deletes_land_exactly_in_compressed_chunks() {
         ..PostgresConfig::default()
     };
     let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    let anvil = Anvil::with(AnvilOpts::default());
-    anvil.ensure_log_contract();
-    for i in 0..80 {
-        block_with_txs(&anvil, i, (i % 3) as usize);
-    }
+    let anvil = node_with_blocks(80, 3);
     let dir = tempfile::tempdir().unwrap();
     let toml = format!("[sinks.postgres]\nurl = \"{url}\"\nschema = \"{schema}\"\nbatch_ms = 50\n");
     let path = write_config(dir.path(), &anvil, &toml);
@@ -627,20 +615,14 @@ fn the_mode_of_a_schema_is_what_its_migrations_made() {
         .get(0);
     assert_eq!(created, 0, "`off` created the extension");
     // `require` on a schema migrated with plain tables: `run` stops before writing.
-    let out = Command::new(env!("CARGO_BIN_EXE_chainflow"))
-        .args([
-            "run",
-            "--max-blocks",
-            "5",
-            "--fast",
-            "--quiet",
-            "--postgres",
-            &url,
-        ])
-        .env("CHAINFLOW_SINKS__POSTGRES__SCHEMA", "cf_off")
-        .env("CHAINFLOW_SINKS__POSTGRES__TIMESCALE", "require")
-        .output()
-        .unwrap();
+    let out = crate::support::devnet_run(
+        5,
+        &["--postgres", &url],
+        &[
+            ("CHAINFLOW_SINKS__POSTGRES__SCHEMA", "cf_off"),
+            ("CHAINFLOW_SINKS__POSTGRES__TIMESCALE", "require"),
+        ],
+    );
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("timescale = \"require\""), "{stderr}");

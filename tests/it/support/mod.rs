@@ -13,6 +13,32 @@ pub mod rows;
 pub mod services;
 pub mod taiko_node;
 
+/// Runs `chainflow run --max-blocks <blocks> --fast --quiet` over the devnet, with `args`
+/// after and the variables `env` set, to its end.
+pub fn devnet_run(blocks: u64, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_chainflow"))
+        .args([
+            "run",
+            "--max-blocks",
+            &blocks.to_string(),
+            "--fast",
+            "--quiet",
+        ])
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+/// Asserts that a command succeeded, with its standard error in the failure.
+pub fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
