@@ -435,12 +435,10 @@ fn client_start_p50() -> Duration {
 
 fn run_chainflow(spec: &OutputSpec, batches: &[OutputBatch], per_insert: usize) -> Duration {
     let rows = batches.iter().map(|b| b.updates.len()).sum::<usize>() as u64;
-    let mut sink = ClickHouseSink::open(ClickHouseConfig {
-        batch_rows: per_insert,
-        batch_ms: 3_600_000,
-        ..config(DB)
-    })
-    .unwrap();
+    let mut config = config(DB);
+    config.delivery.batch_rows = per_insert;
+    config.delivery.batch_ms = 3_600_000;
+    let mut sink = ClickHouseSink::open(config).unwrap();
     let started = Instant::now();
     for b in batches {
         sink.commit(b).unwrap();

@@ -283,14 +283,15 @@ fn insert_batches(
 }
 
 fn sink_config(url: &str, schema: &str, batch_rows: usize, tables: Tables) -> PostgresConfig {
-    PostgresConfig {
+    let mut config = PostgresConfig {
         url: url.to_string(),
         schema: schema.to_string(),
         timescale: tables.setting(),
-        batch_rows,
-        batch_ms: 3_600_000,
         ..PostgresConfig::default()
-    }
+    };
+    config.delivery.batch_rows = batch_rows;
+    config.delivery.batch_ms = 3_600_000;
+    config
 }
 
 /// The chainflow path: every batch through a fresh sink flushing every `per_txn` rows.

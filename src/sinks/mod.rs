@@ -11,6 +11,7 @@
 
 pub mod clickhouse;
 pub mod console;
+pub mod delivery;
 pub mod jsonl;
 pub mod memory;
 pub mod nats;

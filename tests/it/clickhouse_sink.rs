@@ -144,12 +144,12 @@ fn clickhouse_current_views_equal_the_node_after_reorgs_and_a_storm() {
 }
 
 /// Devnet batches through the engine into memory.
-fn devnet_batches(blocks: u64, seed: u64) -> Vec<OutputBatch> {
+pub(crate) fn devnet_batches(blocks: u64, seed: u64) -> Vec<OutputBatch> {
     devnet_batches_from(blocks, seed, EngineSettings::default().start_epoch)
 }
 
 /// Devnet batches whose epochs start at `start_epoch`.
-fn devnet_batches_from(blocks: u64, seed: u64, start_epoch: u64) -> Vec<OutputBatch> {
+pub(crate) fn devnet_batches_from(blocks: u64, seed: u64, start_epoch: u64) -> Vec<OutputBatch> {
     let devnet = DevnetConfig {
         seed,
         block_time_ms: 0,
@@ -314,10 +314,8 @@ fn two_writers_inserting_in_parallel_give_the_same_views() {
         .into_iter()
         .map(|parity| {
             let mine = half(parity);
-            let config = ClickHouseConfig {
-                batch_rows: 50,
-                ..config.clone()
-            };
+            let mut config = config.clone();
+            config.delivery.batch_rows = 50;
             std::thread::spawn(move || {
                 let mut sink = ClickHouseSink::open(config).unwrap();
                 for b in &mine {
@@ -486,11 +484,11 @@ impl Proxy {
 fn clickhouse_unreachable_at_start_is_a_clear_error_after_retries() {
     let proxy = Proxy::start();
     proxy.down();
-    let config = ClickHouseConfig {
+    let mut config = ClickHouseConfig {
         url: proxy.url.clone(),
-        attempts: 3,
         ..ClickHouseConfig::default()
     };
+    config.delivery.attempts = 3;
     let err = ClickHouseSink::open(config)
         .err()
         .expect("open fails")
@@ -508,11 +506,11 @@ fn clickhouse_unreachable_at_start_is_a_clear_error_after_retries() {
 fn clickhouse_going_away_mid_run_loses_nothing_once_back_and_fails_clearly_if_not() {
     let db = database("going_away_mid_run");
     let proxy = Proxy::start();
-    let config = ClickHouseConfig {
+    let mut config = ClickHouseConfig {
         url: proxy.url.clone(),
-        attempts: 8,
         ..db.clone()
     };
+    config.delivery.attempts = 8;
     let batches = devnet_batches(120, 6);
     let half = batches.len() / 2;
     let (first, second) = (batches[..half].to_vec(), batches[half..].to_vec());
@@ -543,12 +541,12 @@ fn clickhouse_going_away_mid_run_loses_nothing_once_back_and_fails_clearly_if_no
     }
 
     // Down for longer than the retries: a clear error, and the pipeline would stop.
-    let mut short = ClickHouseSink::open(ClickHouseConfig {
+    let mut short = ClickHouseConfig {
         url: proxy.url.clone(),
-        attempts: 2,
         ..db.clone()
-    })
-    .unwrap();
+    };
+    short.delivery.attempts = 2;
+    let mut short = ClickHouseSink::open(short).unwrap();
     proxy.down();
     short.commit(&batches[0]).unwrap();
     let err = short.flush().unwrap_err().to_string();

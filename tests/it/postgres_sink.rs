@@ -10,7 +10,6 @@ use chainflow::dataflows::gas_fees::GasFees;
 use chainflow::engine::dataflow::{Dataflow, OutputSpec, Value};
 use chainflow::engine::{self, EngineSettings, RunControl};
 use chainflow::sinks::clickhouse::ClickHouseSink;
-use chainflow::sinks::memory::MemorySink;
 use chainflow::sinks::postgres::migrate::{Mode, PlainReason, TimescaleSetting};
 use chainflow::sinks::postgres::{PostgresConfig, PostgresSink};
 use chainflow::sinks::{OutputBatch, Sink};
@@ -18,7 +17,7 @@ use chainflow::sources::devnet::{Devnet, DevnetConfig};
 use chainflow::sources::rpc::tracker::DeepReorgPolicy;
 
 use crate::clickhouse_crash::crash_storm;
-use crate::clickhouse_sink::outputs_converge;
+use crate::clickhouse_sink::{devnet_batches, devnet_batches_from, outputs_converge};
 use crate::rpc::{Follower, block_with_txs, replacements};
 use crate::support::anvil::{Anvil, AnvilOpts, Rng};
 use crate::support::postgres::{client, number, rows, schema, schema_with};
@@ -83,6 +82,12 @@ fn postgres_tables_equal_the_node_after_reorgs_and_a_storm() {
     outputs_converge(&read, &anvil, &running, "after the storm");
     f.stop().unwrap();
     // The progress row covers the data: every row's version is below the committed upper.
+    versions_below_progress(&config);
+}
+
+/// The progress row of each output covers its data: every row's version is below the
+/// committed upper.
+fn versions_below_progress(config: &PostgresConfig) {
     for spec in specs() {
         let upper = number(&format!(
             "SELECT upper_epoch FROM {}.chainflow_progress WHERE output = '{}'",
@@ -105,33 +110,13 @@ fn kill_9_at_random_points_then_restart_leaves_postgres_exact() {
     );
     // A primary key per output: a key can never hold two rows.
     crash_storm(0x5eed_0007, 1, &toml, &|spec| rows(&config, spec), &|| 0);
-    for spec in specs() {
-        let upper = number(&format!(
-            "SELECT upper_epoch FROM {}.chainflow_progress WHERE output = '{}'",
-            config.schema, spec.name
-        ));
-        let max = number(&format!(
-            "SELECT max(version) FROM {}.{}",
-            config.schema, spec.name
-        ));
-        assert!(max < upper, "{}: version {max} >= upper {upper}", spec.name);
-    }
+    versions_below_progress(&config);
 }
 
 #[test]
 fn committed_epochs_are_not_applied_twice() {
     let config = schema("pg_exactly_once");
-    let memory = MemorySink::new();
-    engine::run(
-        &EngineSettings::default(),
-        timely::Config::thread(),
-        vec![&GasFees],
-        devnet(150, 3).map(Ok),
-        vec![Box::new(memory.clone())],
-        &RunControl::default(),
-    )
-    .unwrap();
-    let batches = memory.batches();
+    let batches = devnet_batches(150, 3);
     let mut sink = PostgresSink::open(config.clone(), &specs()).unwrap();
     // The first half, as a run that crashed after committing it.
     let half = batches.len() / 2;
@@ -285,14 +270,10 @@ impl Sink for Agree {
 
 #[test]
 fn clickhouse_and_postgres_agree_at_every_committed_epoch() {
-    let ch = chainflow::sinks::clickhouse::ClickHouseConfig {
-        batch_rows: 1,
-        ..crate::support::clickhouse::database("agree_with_postgres")
-    };
-    let pg = PostgresConfig {
-        batch_rows: 1,
-        ..schema("pg_agree_with_clickhouse")
-    };
+    let mut ch = crate::support::clickhouse::database("agree_with_postgres");
+    ch.delivery.batch_rows = 1;
+    let mut pg = schema("pg_agree_with_clickhouse");
+    pg.delivery.batch_rows = 1;
     let checked = Arc::new(Mutex::new(0));
     let sinks: Vec<Box<dyn Sink>> = vec![
         Box::new(ClickHouseSink::open(ch.clone()).unwrap()),
@@ -335,17 +316,7 @@ fn hypertables_when_timescaledb_is_present() {
     }
     let mut sink = PostgresSink::open(config.clone(), &specs()).unwrap();
     assert!(sink.mode().is_timescale());
-    let memory = MemorySink::new();
-    engine::run(
-        &EngineSettings::default(),
-        timely::Config::thread(),
-        vec![&GasFees],
-        devnet(80, 5).map(Ok),
-        vec![Box::new(memory.clone())],
-        &RunControl::default(),
-    )
-    .unwrap();
-    let batches = memory.batches();
+    let batches = devnet_batches(80, 5);
     for b in &batches {
         sink.commit(b).unwrap();
     }
@@ -358,22 +329,7 @@ fn hypertables_when_timescaledb_is_present() {
 #[test]
 fn inserts_of_keys_already_in_the_table_fall_back_to_staging() {
     let config = schema("pg_duplicate_fallback");
-    let run = |start_epoch: u64| -> Vec<OutputBatch> {
-        let memory = MemorySink::new();
-        engine::run(
-            &EngineSettings {
-                start_epoch,
-                ..EngineSettings::default()
-            },
-            timely::Config::thread(),
-            vec![&GasFees],
-            devnet(60, 8).map(Ok),
-            vec![Box::new(memory.clone())],
-            &RunControl::default(),
-        )
-        .unwrap();
-        memory.batches()
-    };
+    let run = |start_epoch: u64| devnet_batches_from(60, 8, start_epoch);
     let first = run(1);
     let mut sink = PostgresSink::open(config.clone(), &specs()).unwrap();
     for b in &first {

@@ -120,20 +120,19 @@ impl Run {
         let (pg, ch) = if fresh {
             (postgres::schema(test), clickhouse::database(test))
         } else {
-            (
-                PostgresConfig {
-                    url: postgres::url(),
-                    schema: format!("cf_{test}"),
-                    timescale: chainflow::sinks::postgres::migrate::TimescaleSetting::Off,
-                    batch_ms: 20,
-                    ..PostgresConfig::default()
-                },
-                ClickHouseConfig {
-                    database: format!("cf_{test}"),
-                    batch_ms: 20,
-                    ..ClickHouseConfig::default()
-                },
-            )
+            let mut pg = PostgresConfig {
+                url: postgres::url(),
+                schema: format!("cf_{test}"),
+                timescale: chainflow::sinks::postgres::migrate::TimescaleSetting::Off,
+                ..PostgresConfig::default()
+            };
+            pg.delivery.batch_ms = 20;
+            let mut ch = ClickHouseConfig {
+                database: format!("cf_{test}"),
+                ..ClickHouseConfig::default()
+            };
+            ch.delivery.batch_ms = 20;
+            (pg, ch)
         };
         let c = &taiko.config().contracts;
         let role = |name: &str, a: Option<Address>| {

@@ -363,17 +363,24 @@ fn compress_everything(c: &mut postgres::Client, schema: &str) -> i64 {
     .get(0)
 }
 
-#[test]
-fn upserts_and_deletes_land_exactly_in_compressed_chunks() {
-    let url = fresh_database("cf_ts_compressed");
-    let schema = "cf_compressed";
+/// A fresh database `db` with `schema` migrated to hypertables: its URL, a sink config and a
+/// client.
+fn hypertable_schema(db: &str, schema: &str) -> (String, PostgresConfig, postgres::Client) {
+    let url = fresh_database(db);
     migrate_twice_naming(&url, schema, "TimescaleDB 2.");
     let config = PostgresConfig {
         url: url.clone(),
         schema: schema.into(),
         ..PostgresConfig::default()
     };
-    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    (url, config, c)
+}
+
+#[test]
+fn upserts_and_deletes_land_exactly_in_compressed_chunks() {
+    let schema = "cf_compressed";
+    let (url, config, mut c) = hypertable_schema("cf_ts_compressed", schema);
     let anvil = node_with_blocks(80, 3);
     let dir = tempfile::tempdir().unwrap();
     let toml = format!("[sinks.postgres]\nurl = \"{url}\"\nschema = \"{schema}\"\nbatch_ms = 50\n");
@@ -437,15 +444,8 @@ fn now() -> u64 {
 
 #[test]
 fn policies_never_touch_the_reorg_window_or_the_rows_a_restart_rebuilds() {
-    let url = fresh_database("cf_ts_policies");
     let schema = "cf_policies";
-    migrate_twice_naming(&url, schema, "TimescaleDB 2.");
-    let config = PostgresConfig {
-        url: url.clone(),
-        schema: schema.into(),
-        ..PostgresConfig::default()
-    };
-    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let (url, config, mut c) = hypertable_schema("cf_ts_policies", schema);
     // Small chunks, so that a test chain spans many; the shipped policies are unchanged.
     c.batch_execute(&format!(
         "SELECT set_chunk_time_interval('{schema}.gas_fees_blocks', 100);

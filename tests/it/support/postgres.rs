@@ -37,13 +37,13 @@ pub fn schema_with(test: &str, timescale: TimescaleSetting) -> (PostgresConfig, 
     let reconnect = || postgres::Client::connect(&url(), postgres::NoTls);
     let (applied, mode) = migrate(&mut c, &reconnect, &name, timescale).unwrap();
     assert!(!applied.is_empty());
-    let config = PostgresConfig {
+    let mut config = PostgresConfig {
         url: url(),
         schema: name,
         timescale,
-        batch_ms: 20,
         ..PostgresConfig::default()
     };
+    config.delivery.batch_ms = 20;
     (config, mode)
 }
 
