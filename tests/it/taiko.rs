@@ -253,7 +253,7 @@ fn every_rollup_output_equals_the_recompute_at_every_epoch_through_reorgs_on_bot
         for n in 1..=events.len() {
             let epoch = start + n as u64 - 1;
             for (output, row, d) in updates.remove(&epoch).unwrap_or_default() {
-                chainflow::sinks::memory::fold(state.entry(output).or_default(), &row, d);
+                chainflow::sinks::memory::fold(state.entry(output).or_default(), row, d);
             }
             if n % 37 != 0 && n != events.len() {
                 continue;
