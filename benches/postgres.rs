@@ -77,7 +77,7 @@ use std::time::{Duration, Instant};
 use chainflow::dataflows::gas_fees::{self, GasFees};
 use chainflow::engine::dataflow::{Dataflow, OutputSpec, Row, RowValues, Value};
 use chainflow::model::{B256, Block, Epoch};
-use chainflow::sinks::postgres::encode::{decode_row, encode_row, select_expr};
+use chainflow::sinks::postgres::encode::{column_list, decode_row, encode_row, select_list};
 use chainflow::sinks::postgres::migrate::{TimescaleSetting, migrate};
 use chainflow::sinks::postgres::{PostgresConfig, PostgresSink};
 use chainflow::sinks::{OutputBatch, Sink};
@@ -499,17 +499,12 @@ fn run_reorg(
     );
     // The table holds the loaded rows with the last `depth` replaced by the last repetition.
     assert_eq!(count(url, REORG_SCHEMA), rows.len() as i64);
-    let exprs: Vec<String> = spec
-        .columns
-        .iter()
-        .map(|c| select_expr(c.name, c.ty))
-        .collect();
     let first = u64_at(&current[0], 1) as i64;
     let mut stored: Vec<RowValues> = client(url)
         .query(
             &format!(
                 "SELECT {} FROM {REORG_SCHEMA}.gas_fees_blocks WHERE block_number >= $1",
-                exprs.join(", ")
+                select_list(&spec)
             ),
             &[&first],
         )
@@ -576,12 +571,7 @@ fn main() {
         .iter()
         .find(|s| s.name == gas_fees::BLOCKS)
         .expect("gas_fees_blocks");
-    let list = spec
-        .columns
-        .iter()
-        .map(|c| c.name)
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = column_list(&spec);
 
     let gen_started = Instant::now();
     let all_rows = block_rows(total.max(reorg_blocks) as u64);

@@ -121,6 +121,22 @@ pub fn select_expr(name: &str, ty: ColumnType) -> String {
     }
 }
 
+/// The `SELECT` list reading every column of `spec` back as text (see [`select_expr`]).
+pub fn select_list(spec: &OutputSpec) -> String {
+    let exprs: Vec<String> = spec
+        .columns
+        .iter()
+        .map(|c| select_expr(c.name, c.ty))
+        .collect();
+    exprs.join(", ")
+}
+
+/// The column list of `spec`'s table, for `COPY t (...)`.
+pub fn column_list(spec: &OutputSpec) -> String {
+    let names: Vec<&str> = spec.columns.iter().map(|c| c.name).collect();
+    names.join(", ")
+}
+
 /// Parses a value of `ty` from the text [`select_expr`] reads.
 pub fn decode_value(ty: ColumnType, text: &str) -> Result<Value, String> {
     let bad = |e: &dyn std::fmt::Display| format!("'{text}' is not a {}: {e}", ty.name());

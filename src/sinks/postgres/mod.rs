@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use postgres::{Client, NoTls};
 use serde::{Deserialize, Serialize};
 
-use self::encode::{decode_row, encode_row, select_expr};
+use self::encode::{column_list, decode_row, encode_row, select_list};
 use self::migrate::{
     Mode, TimescaleSetting, check_identifier, check_schema, enter_schema, schema_mode,
 };
@@ -264,12 +264,7 @@ impl PostgresSink {
                 continue;
             }
             let spec = p.spec;
-            let list = spec
-                .columns
-                .iter()
-                .map(|c| c.name)
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = column_list(&spec);
             let mut direct = String::new();
             let mut staged = String::new();
             for e in p.rows.values() {
@@ -463,14 +458,9 @@ impl StoredState for PostgresSink {
         spec: &OutputSpec,
         from: &BTreeMap<ChainId, u64>,
     ) -> Result<Vec<RowValues>> {
-        let exprs: Vec<String> = spec
-            .columns
-            .iter()
-            .map(|c| select_expr(c.name, c.ty))
-            .collect();
         let sql = format!(
             "SELECT {} FROM {} WHERE {}",
-            exprs.join(", "),
+            select_list(spec),
             spec.name,
             covered_sql(spec, from, "to_timestamp", "true", "false")
         );

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use chainflow::engine::dataflow::{OutputSpec, Value};
 use chainflow::sinks::postgres::PostgresConfig;
-use chainflow::sinks::postgres::encode::{decode_row, select_expr};
+use chainflow::sinks::postgres::encode::{decode_row, select_list};
 use chainflow::sinks::postgres::migrate::{Mode, TimescaleSetting, migrate};
 
 /// The server's connection string: `CHAINFLOW_TEST_POSTGRES`, else what `make services`
@@ -49,14 +49,9 @@ pub fn schema_with(test: &str, timescale: TimescaleSetting) -> (PostgresConfig, 
 
 /// The rows of `spec`'s table, as values (each with its count: a key twice would show).
 pub fn rows(config: &PostgresConfig, spec: &OutputSpec) -> BTreeMap<Vec<Value>, isize> {
-    let exprs: Vec<String> = spec
-        .columns
-        .iter()
-        .map(|c| select_expr(c.name, c.ty))
-        .collect();
     let sql = format!(
         "SELECT {} FROM {}.{}",
-        exprs.join(", "),
+        select_list(spec),
         config.schema,
         spec.name
     );
