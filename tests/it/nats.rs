@@ -17,11 +17,11 @@ use chainflow::sources::nats::wire::{
 use crate::clickhouse_crash::storm_step;
 use crate::clickhouse_sink::outputs_converge;
 use crate::rpc::{block_with_txs, node_with_blocks, replacements};
-use crate::support::KillOnDrop;
 use crate::support::anvil::{Anvil, Rng};
 use crate::support::nats::{self as sn, Names};
 use crate::support::node_oracle::gas_fees_all_from_node;
 use crate::support::postgres::{rows, schema};
+use crate::support::{KillOnDrop, wait_until};
 
 fn specs() -> Vec<OutputSpec> {
     GasFees.outputs()
@@ -138,18 +138,12 @@ fn egress_converges(names: &Names, anvil: &Anvil, what: &str) -> usize {
 
 /// Waits until the engine has acknowledged every message of the events stream.
 fn all_acked(names: &Names, what: &str) {
-    let started = Instant::now();
-    loop {
-        let (pending, ack_pending) = sn::consumer_backlog(names);
-        if pending == 0 && ack_pending == 0 {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
+    wait_until(20, || match sn::consumer_backlog(names) {
+        (0, 0) => Ok(()),
+        (pending, ack_pending) => Err(format!(
             "{what}: {pending} messages not delivered, {ack_pending} not acknowledged"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        )),
+    });
 }
 
 fn dead_letters(names: &Names) -> Vec<(String, async_nats::HeaderMap, Vec<u8>)> {
@@ -491,16 +485,15 @@ fn replay_stream(
     let stats = Arc::clone(&ingress.stats);
     let (shutdown, durable) = (Arc::clone(&control.shutdown), Arc::clone(&control.durable));
     let watcher = std::thread::spawn(move || {
-        let started = Instant::now();
-        while stats.events.load(Ordering::Relaxed) < expected_events
-            || durable.load(Ordering::Relaxed) <= expected_events
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "replay stalled"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(60, || {
+            if stats.events.load(Ordering::Relaxed) < expected_events
+                || durable.load(Ordering::Relaxed) <= expected_events
+            {
+                Err("replay stalled".into())
+            } else {
+                Ok(())
+            }
+        });
         shutdown.store(true, Ordering::Relaxed);
     });
     engine::run(

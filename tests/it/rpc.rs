@@ -16,6 +16,7 @@ use chainflow::sources::rpc::{ChainConfig, RpcSource};
 
 use crate::support::anvil::{Anvil, AnvilOpts, Rng, TxKind};
 use crate::support::node_oracle::gas_fees_all_from_node;
+use crate::support::wait_until;
 
 type State = BTreeMap<Vec<Value>, isize>;
 
@@ -145,14 +146,13 @@ impl Follower {
 
     /// Waits for the run to end by itself (an error) for at most 30 s.
     fn wait_end(mut self) -> Result<RunSummary, EngineError> {
-        let started = Instant::now();
-        while !self.finished() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the run did not end"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(30, || {
+            if self.finished() {
+                Ok(())
+            } else {
+                Err("the run did not end".into())
+            }
+        });
         self.handle.take().unwrap().join().unwrap()
     }
 }
@@ -388,32 +388,25 @@ fn the_binary_follows_a_node_with_rpc_and_stops_on_ctrl_c() {
         .env("CHAINFLOW_LOG", "")
         .spawn()
         .unwrap();
-    let started = Instant::now();
     let rows = |text: &str| {
         text.lines()
             .filter(|l| l.contains("\"gas_fees_blocks\"") && l.contains("\"diff\":1"))
             .count()
     };
-    loop {
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        if rows(&text) == 6 {
-            break;
+    wait_until(30, || {
+        match rows(&std::fs::read_to_string(&path).unwrap_or_default()) {
+            6 => Ok(()),
+            seen => Err(format!("rows seen: {seen}")),
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "rows seen: {}",
-            rows(&text)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    });
     anvil.mine(1);
-    while rows(&std::fs::read_to_string(&path).unwrap()) < 7 {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the new head did not arrive"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(30, || {
+        if rows(&std::fs::read_to_string(&path).unwrap()) < 7 {
+            Err("the new head did not arrive".into())
+        } else {
+            Ok(())
+        }
+    });
     let kill = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

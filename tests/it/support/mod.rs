@@ -13,6 +13,21 @@ pub mod rows;
 pub mod services;
 pub mod taiko_node;
 
+/// Polls `check` until it says `Ok`; after `secs` seconds, panics with its last complaint.
+pub fn wait_until(secs: u64, mut check: impl FnMut() -> Result<(), String>) {
+    let started = std::time::Instant::now();
+    loop {
+        match check() {
+            Ok(()) => return,
+            Err(why) => assert!(
+                started.elapsed() < std::time::Duration::from_secs(secs),
+                "{why}"
+            ),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Runs `chainflow run --max-blocks <blocks> --fast --quiet` over the devnet, with `args`
 /// after and the variables `env` set, to its end.
 pub fn devnet_run(blocks: u64, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
