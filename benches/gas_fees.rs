@@ -82,11 +82,7 @@ fn run_engine(
         channel_capacity: inflight.max(1) as usize,
         ..EngineSettings::default()
     };
-    let config = if workers == 1 {
-        timely::Config::thread()
-    } else {
-        timely::Config::process(workers)
-    };
+    let config = common::workers_config(workers);
     let started = Instant::now();
     engine::run(
         &settings,

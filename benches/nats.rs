@@ -92,7 +92,7 @@ use futures_util::StreamExt;
 use chainflow::dataflows::gas_fees::{self, GasFees};
 use chainflow::engine::dataflow::{Dataflow, OutputSpec, Row, RowValues, Value};
 use chainflow::engine::{self, EngineSettings, RunControl};
-use chainflow::model::{Block, Epoch};
+use chainflow::model::Epoch;
 use chainflow::nats as cfnats;
 use chainflow::sinks::nats::{self as egress, EgressConfig, EgressSink};
 use chainflow::sinks::{OutputBatch, Sink};
@@ -363,19 +363,7 @@ fn u64_at(row: &[Value], i: usize) -> u64 {
 /// `n` `gas_fees_blocks` rows of a devnet chain without reorgs, one epoch each from 1, in
 /// batches of `COMMIT_CHANGES` epochs.
 fn block_batches(spec: OutputSpec, n: usize) -> Vec<OutputBatch> {
-    let config = DevnetConfig {
-        seed: 2026,
-        chain_id: CHAIN,
-        block_time_ms: 0,
-        max_blocks: Some(n as u64),
-        txs_per_block: 20,
-        reorg_rate: 0.0,
-        ..DevnetConfig::default()
-    };
-    let chain: Vec<Block> = Devnet::new(config)
-        .unwrap()
-        .flat_map(|e| e.unwrap().event.new_blocks().to_vec())
-        .collect();
+    let chain = common::devnet_chain(n as u64, CHAIN);
     let rows: Vec<RowValues> = gas_fees::recompute(&chain)
         .blocks
         .iter()

@@ -76,12 +76,12 @@ use std::time::{Duration, Instant};
 
 use chainflow::dataflows::gas_fees::{self, GasFees};
 use chainflow::engine::dataflow::{Dataflow, OutputSpec, Row, RowValues, Value};
-use chainflow::model::{B256, Block, Epoch};
+use chainflow::model::{B256, Epoch};
 use chainflow::sinks::postgres::encode::{column_list, decode_row, encode_row, select_list};
 use chainflow::sinks::postgres::migrate::{TimescaleSetting, migrate};
 use chainflow::sinks::postgres::{PostgresConfig, PostgresSink};
 use chainflow::sinks::{OutputBatch, Sink};
-use chainflow::sources::devnet::{Devnet, DevnetConfig};
+use chainflow::sources::devnet::DevnetConfig;
 
 const SINK_SCHEMA: &str = "cf_bench_sink";
 const COPY_SCHEMA: &str = "cf_bench_copy";
@@ -225,18 +225,7 @@ impl Run {
 
 /// `gas_fees_blocks` rows of a devnet chain without reorgs.
 fn block_rows(blocks: u64) -> Vec<RowValues> {
-    let config = DevnetConfig {
-        seed: 2026,
-        block_time_ms: 0,
-        max_blocks: Some(blocks),
-        txs_per_block: 20,
-        reorg_rate: 0.0,
-        ..DevnetConfig::default()
-    };
-    let chain: Vec<Block> = Devnet::new(config)
-        .unwrap()
-        .flat_map(|e| e.unwrap().event.new_blocks().to_vec())
-        .collect();
+    let chain = common::devnet_chain(blocks, DevnetConfig::default().chain_id);
     let rows = gas_fees::recompute(&chain).blocks;
     rows.iter().map(Row::values).collect()
 }

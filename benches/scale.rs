@@ -57,11 +57,7 @@ fn run_workers(events: Vec<SourceEvent>, workers: usize, per_epoch: usize) -> Du
         blocks_per_epoch: per_epoch,
         ..EngineSettings::default()
     };
-    let config = if workers == 1 {
-        timely::Config::thread()
-    } else {
-        timely::Config::process(workers)
-    };
+    let config = common::workers_config(workers);
     let started = Instant::now();
     let sinks = (0..workers)
         .map(|_| vec![Box::new(NullSink) as Box<dyn chainflow::sinks::Sink>])

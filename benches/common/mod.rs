@@ -30,6 +30,34 @@ pub fn percentile(sorted: &[std::time::Duration], p: f64) -> std::time::Duration
     sorted[rank - 1]
 }
 
+/// The blocks of a devnet chain of chain id `chain_id` without reorgs: `blocks` blocks of
+/// 20 transactions on average, seed 2026.
+pub fn devnet_chain(blocks: u64, chain_id: u64) -> Vec<chainflow::model::Block> {
+    use chainflow::sources::devnet::{Devnet, DevnetConfig};
+    let config = DevnetConfig {
+        seed: 2026,
+        chain_id,
+        block_time_ms: 0,
+        max_blocks: Some(blocks),
+        txs_per_block: 20,
+        reorg_rate: 0.0,
+        ..DevnetConfig::default()
+    };
+    Devnet::new(config)
+        .unwrap()
+        .flat_map(|e| e.unwrap().event.new_blocks().to_vec())
+        .collect()
+}
+
+/// timely's configuration of `workers` threads in this process.
+pub fn workers_config(workers: usize) -> timely::Config {
+    if workers == 1 {
+        timely::Config::thread()
+    } else {
+        timely::Config::process(workers)
+    }
+}
+
 /// Drops every batch.
 pub struct NullSink;
 

@@ -20,7 +20,7 @@ use crate::rpc::{block_with_txs, node_with_blocks, replacements};
 use crate::support::anvil::{Anvil, Rng};
 use crate::support::nats::{self as sn, Names};
 use crate::support::node_oracle::gas_fees_all_from_node;
-use crate::support::postgres::{rows, schema};
+use crate::support::postgres::{rows, schema, sink_toml};
 use crate::support::{KillOnDrop, wait_until};
 
 fn specs() -> Vec<OutputSpec> {
@@ -58,13 +58,6 @@ fn write_config(dir: &Path, names: &Names, sinks: &str) -> PathBuf {
     );
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn pg_toml(pg: &PostgresConfig) -> String {
-    format!(
-        "[sinks.postgres]\nurl = \"{}\"\nschema = \"{}\"\nbatch_ms = 50\n",
-        pg.url, pg.schema
-    )
 }
 
 pub(crate) fn log_of(path: &Path) -> String {
@@ -161,7 +154,7 @@ fn pg_run(
     let pg = schema(&format!("nats_{test}"));
     let anvil = node_with_blocks(blocks, spread);
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &names, &pg_toml(&pg));
+    let config = write_config(dir.path(), &names, &sink_toml(&pg));
     (names, pg, anvil, dir, config)
 }
 
@@ -193,7 +186,7 @@ fn nats_ingress_and_egress_stay_exact_through_a_reorg_storm() {
     let dir = tempfile::tempdir().unwrap();
     let sinks = format!(
         "{}\n[sinks.clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\nbatch_ms = 100\n",
-        pg_toml(&pg),
+        sink_toml(&pg),
         ch.url,
         ch.database
     );
@@ -745,7 +738,7 @@ fn a_replay_of_the_stream_under_another_worker_count_after_an_uneven_stop_is_ref
         ))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &names, &pg_toml(&pg));
+    let config = write_config(dir.path(), &names, &sink_toml(&pg));
     let log = dir.path().join("engine.log");
     let mut args = engine_args(&config);
     args.extend(["-w".to_string(), "1".to_string()]);

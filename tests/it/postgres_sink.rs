@@ -20,7 +20,7 @@ use crate::clickhouse_crash::crash_storm;
 use crate::clickhouse_sink::{devnet_batches, devnet_batches_from, outputs_converge};
 use crate::rpc::{Follower, block_with_txs, replacements};
 use crate::support::anvil::{Anvil, AnvilOpts, Rng};
-use crate::support::postgres::{client, number, rows, schema, schema_with};
+use crate::support::postgres::{client, number, rows, schema, schema_with, sink_toml};
 
 fn specs() -> Vec<OutputSpec> {
     GasFees.outputs()
@@ -85,6 +85,14 @@ fn postgres_tables_equal_the_node_after_reorgs_and_a_storm() {
     versions_below_progress(&config);
 }
 
+/// Why the sink refuses to open on `config`'s schema.
+fn open_error(config: &PostgresConfig) -> String {
+    PostgresSink::open(config.clone(), &specs())
+        .err()
+        .unwrap()
+        .to_string()
+}
+
 /// The progress row of each output covers its data: every row's version is below the
 /// committed upper.
 fn versions_below_progress(config: &PostgresConfig) {
@@ -104,10 +112,7 @@ fn versions_below_progress(config: &PostgresConfig) {
 #[test]
 fn kill_9_at_random_points_then_restart_leaves_postgres_exact() {
     let config = schema("pg_crash_restart");
-    let toml = format!(
-        "[sinks.postgres]\nurl = \"{}\"\nschema = \"{}\"\nbatch_ms = 50\n",
-        config.url, config.schema
-    );
+    let toml = sink_toml(&config);
     // A primary key per output: a key can never hold two rows.
     crash_storm(0x5eed_0007, 1, &toml, &|spec| rows(&config, spec), &|| 0);
     versions_below_progress(&config);
@@ -159,10 +164,7 @@ fn a_schema_that_does_not_match_is_refused_naming_table_and_column() {
         config.schema
     ))
     .unwrap();
-    let err = PostgresSink::open(config.clone(), &specs())
-        .err()
-        .unwrap()
-        .to_string();
+    let err = open_error(&config);
     assert!(
         err.contains("gas_fees_minutes") && err.contains("blob_count"),
         "{err}"
@@ -173,10 +175,7 @@ fn a_schema_that_does_not_match_is_refused_naming_table_and_column() {
         s = config.schema
     ))
     .unwrap();
-    let err = PostgresSink::open(config.clone(), &specs())
-        .err()
-        .unwrap()
-        .to_string();
+    let err = open_error(&config);
     assert!(
         err.contains("gas_fees_blocks.tx_count") && err.contains("text"),
         "{err}"

@@ -16,6 +16,7 @@
 //! policies never touch the reorg window or the rows a restart rebuilds.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -30,7 +31,7 @@ use crate::rpc::{block_with_txs, node_with_blocks, replacements};
 use crate::support::KillOnDrop;
 use crate::support::anvil::{Anvil, AnvilOpts};
 use crate::support::pg_cluster::{Cluster, Kind};
-use crate::support::postgres::{rows, url};
+use crate::support::postgres::{rows, sink_toml, url};
 
 /// The tables the TimescaleDB parts of the migrations make hypertables: 4 of `gas_fees`, 14
 /// of `taiko`.
@@ -124,7 +125,7 @@ fn storm(seed: u64, url: &str, schema: &str) -> String {
         schema: schema.to_string(),
         ..PostgresConfig::default()
     };
-    let toml = format!("[sinks.postgres]\nurl = \"{url}\"\nschema = \"{schema}\"\nbatch_ms = 50\n");
+    let toml = sink_toml(&config);
     let logs = crash_storm(seed, 1, &toml, &|spec| rows(&config, spec), &|| 0);
     logs.last().unwrap().clone()
 }
@@ -363,9 +364,17 @@ fn compress_everything(c: &mut postgres::Client, schema: &str) -> i64 {
     .get(0)
 }
 
-/// A fresh database `db` with `schema` migrated to hypertables: its URL, a sink config and a
-/// client.
-fn hypertable_schema(db: &str, schema: &str) -> (String, PostgresConfig, postgres::Client) {
+/// A run of the binary on `anvil` writing to `config`'s schema: its folder, its config file
+/// and the process (its log is `run0.log` in the folder).
+fn start_run(anvil: &Anvil, config: &PostgresConfig) -> (tempfile::TempDir, PathBuf, KillOnDrop) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), anvil, &sink_toml(config));
+    let child = KillOnDrop(spawn(&path, 1, &dir.path().join("run0.log")));
+    (dir, path, child)
+}
+
+/// A fresh database `db` with `schema` migrated to hypertables: a sink config and a client.
+fn hypertable_schema(db: &str, schema: &str) -> (PostgresConfig, postgres::Client) {
     let url = fresh_database(db);
     migrate_twice_naming(&url, schema, "TimescaleDB 2.");
     let config = PostgresConfig {
@@ -374,19 +383,16 @@ fn hypertable_schema(db: &str, schema: &str) -> (String, PostgresConfig, postgre
         ..PostgresConfig::default()
     };
     let c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    (url, config, c)
+    (config, c)
 }
 
 #[test]
 fn upserts_and_deletes_land_exactly_in_compressed_chunks() {
     let schema = "cf_compressed";
-    let (url, config, mut c) = hypertable_schema("cf_ts_compressed", schema);
+    let (config, mut c) = hypertable_schema("cf_ts_compressed", schema);
     let anvil = node_with_blocks(80, 3);
-    let dir = tempfile::tempdir().unwrap();
-    let toml = format!("[sinks.postgres]\nurl = \"{url}\"\nschema = \"{schema}\"\nbatch_ms = 50\n");
-    let path = write_config(dir.path(), &anvil, &toml);
+    let (dir, path, mut child) = start_run(&anvil, &config);
     let read = |spec: &OutputSpec| rows(&config, spec);
-    let mut child = KillOnDrop(spawn(&path, 1, &dir.path().join("run0.log")));
     {
         let running = || true;
         outputs_converge(&read, &anvil, &running, "initial");
@@ -445,7 +451,8 @@ fn now() -> u64 {
 #[test]
 fn policies_never_touch_the_reorg_window_or_the_rows_a_restart_rebuilds() {
     let schema = "cf_policies";
-    let (url, config, mut c) = hypertable_schema("cf_ts_policies", schema);
+    let (config, mut c) = hypertable_schema("cf_ts_policies", schema);
+    let url = config.url.clone();
     // Small chunks, so that a test chain spans many; the shipped policies are unchanged.
     c.batch_execute(&format!(
         "SELECT set_chunk_time_interval('{schema}.gas_fees_blocks', 100);
@@ -470,11 +477,8 @@ fn policies_never_touch_the_reorg_window_or_the_rows_a_restart_rebuilds() {
     for i in 0..10 {
         block_with_txs(&anvil, i, 2);
     }
-    let dir = tempfile::tempdir().unwrap();
-    let toml = format!("[sinks.postgres]\nurl = \"{url}\"\nschema = \"{schema}\"\nbatch_ms = 50\n");
-    let path = write_config(dir.path(), &anvil, &toml);
+    let (dir, path, mut child) = start_run(&anvil, &config);
     let read = |spec: &OutputSpec| rows(&config, spec);
-    let mut child = KillOnDrop(spawn(&path, 1, &dir.path().join("run0.log")));
     let running = || true;
     outputs_converge(&read, &anvil, &running, "ten days of blocks");
     // An operator's retention: about four days of blocks and minutes.

@@ -64,6 +64,14 @@ pub fn rows(config: &PostgresConfig, spec: &OutputSpec) -> BTreeMap<Vec<Value>, 
     out
 }
 
+/// The `[sinks.postgres]` table of a run writing where `config` points, flushing every 50 ms.
+pub fn sink_toml(config: &PostgresConfig) -> String {
+    format!(
+        "[sinks.postgres]\nurl = \"{}\"\nschema = \"{}\"\nbatch_ms = 50\n",
+        config.url, config.schema
+    )
+}
+
 /// One number from `sql`.
 pub fn number(sql: &str) -> i64 {
     client().query_one(sql, &[]).unwrap().get(0)
