@@ -41,6 +41,12 @@ const TEXT_CHARS: usize = 24;
 
 /// Formats an amount of wei in a unit that keeps it short: wei below 0.01 gwei, gwei with
 /// two decimals below 0.001 ETH, ETH with four decimals above (truncated, not rounded).
+///
+/// ```
+/// use chainflow::sinks::console::wei_text;
+/// assert_eq!(wei_text(1_234_567_890), "1.23 gwei");
+/// assert_eq!(wei_text(3_500_000_000_000_000), "0.0035 ETH");
+/// ```
 pub fn wei_text(wei: u128) -> String {
     const GWEI_HUNDREDTH: u128 = 10_000_000;
     const ETH_TEN_THOUSANDTH: u128 = 100_000_000_000_000;
