@@ -1,6 +1,7 @@
-//! What every bench shares: environment knobs, a sink that drops everything and an anvil node. Included by
-//! each bench with `#[path = "common/mod.rs"] mod common;` (each bench is its own crate, and
-//! not every bench uses every piece).
+//! What every bench shares: environment knobs, a sink that drops everything, an anvil node,
+//! a devnet chain, percentiles and the services' URLs. Included by each bench with
+//! `#[path = "common/mod.rs"] mod common;` (each bench is its own crate, and not every bench
+//! uses every piece).
 #![allow(dead_code)]
 
 use chainflow::sinks::{OutputBatch, Sink};

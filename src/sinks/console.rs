@@ -2,11 +2,11 @@
 //!
 //! Every output renders from its [`OutputSpec`] alone, so a new dataflow shows without
 //! touching this file. Each new highest epoch opens with a header line giving the run's
-//! counters (from [`IngestStats`]); under it each update is one line of at most [`WIDTH`] characters: a
-//! mark, the output, its key, then the value columns in the spec's order as far as they fit
-//! (hashes and addresses after the first come last, since the key and the first already say
-//! which row it is). Amounts of wei read as wei, gwei or ETH, timestamps as UTC time, hashes
-//! and addresses shortened:
+//! counters (from [`IngestStats`]); under it each update is one line of at most [`WIDTH`]
+//! characters: a mark, the output, its key, then the value columns in the spec's order as
+//! far as they fit (hashes and addresses after the first come last, since the key and the
+//! first already say which row it is). Amounts of wei read as wei, gwei or ETH, timestamps
+//! as UTC time, hashes and addresses shortened:
 //!
 //! ```text
 //! ── epoch 23  head 22  blocks +24 -2  reorgs 1 (deepest 2)  rows 184 ─────────────────────

@@ -11,12 +11,13 @@
 //!   [`crate::abi::taiko`] and emitted by the configured
 //!   [`Contracts`](crate::abi::taiko::Contracts): batch proposals (Pacaya `BatchProposed` in
 //!   blob transactions, Shasta `Proposed`), proofs (`BatchesProved`; `Proved` with the
-//!   signal service's `CheckpointSaved` in the same transaction), Pacaya verifications (`BatchesVerified`), forced inclusions (stored some
-//!   blocks before they are consumed; a forced Pacaya batch's propose transaction also carries
-//!   `ForcedInclusionConsumed` and `ForcedInclusionProcessed`; Shasta `ForcedInclusionSaved`
-//!   then a source with `isForcedInclusion`), slashings (Pacaya `Slashed`, Shasta
-//!   `LivenessBondSettled` with `slashed > 0`), and now and then a log of a configured contract
-//!   with a known topic0 and truncated data, which does not decode.
+//!   signal service's `CheckpointSaved` in the same transaction), Pacaya verifications
+//!   (`BatchesVerified`), forced inclusions (stored some blocks before they are consumed; a
+//!   forced Pacaya batch's propose transaction also carries `ForcedInclusionConsumed` and
+//!   `ForcedInclusionProcessed`; Shasta `ForcedInclusionSaved` then a source with
+//!   `isForcedInclusion`), slashings (Pacaya `Slashed`, Shasta `LivenessBondSettled` with
+//!   `slashed > 0`), and now and then a log of a configured contract with a known topic0 and
+//!   truncated data, which does not decode.
 //!
 //! Both chains reorg independently, never at or below their finalized height. An L1 reorg
 //! regenerates the orphaned heights from the protocol state saved with the fork point, so the
