@@ -78,11 +78,11 @@
 
 #[path = "common/mod.rs"]
 mod common;
-use common::env_or;
+use common::{Anvil, anvil_bin, env_or, percentile};
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -105,14 +105,6 @@ const LATENCY_DB: &str = "cf_bench_latency";
 const COMMIT_ROWS: usize = 1_000;
 /// Native port of the server, for `clickhouse-client`.
 const NATIVE_PORT: &str = "9000";
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank - 1]
-}
 
 /// `1234567` as `1,234,567`.
 fn thousands(n: u64) -> String {
@@ -443,12 +435,10 @@ fn client_start_p50() -> Duration {
 
 fn run_chainflow(spec: &OutputSpec, batches: &[OutputBatch], per_insert: usize) -> Duration {
     let rows = batches.iter().map(|b| b.updates.len()).sum::<usize>() as u64;
-    let mut sink = ClickHouseSink::open(ClickHouseConfig {
-        batch_rows: per_insert,
-        batch_ms: 3_600_000,
-        ..config(DB)
-    })
-    .unwrap();
+    let mut config = config(DB);
+    config.delivery.batch_rows = per_insert;
+    config.delivery.batch_ms = 3_600_000;
+    let mut sink = ClickHouseSink::open(config).unwrap();
     let started = Instant::now();
     for b in batches {
         sink.commit(b).unwrap();
@@ -564,56 +554,7 @@ struct Measured {
 // ---------------------------------------------------------------------------------------------
 // Latency.
 
-fn anvil_bin() -> PathBuf {
-    std::env::var_os("ANVIL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/bin/anvil")))
-}
-
-/// A running anvil without automatic mining; killed on drop.
-struct Anvil {
-    child: Child,
-    port: u16,
-}
-
 impl Anvil {
-    fn start() -> Anvil {
-        let mut last = String::new();
-        // The probed port may be taken before anvil binds it: retry on another.
-        for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .unwrap()
-                .port();
-            let mut child = Command::new(anvil_bin())
-                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--no-mining", "--hardfork", "prague", "--quiet"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("spawn {}: {e}", anvil_bin().display()));
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Some(status) = child.try_wait().unwrap() {
-                    last = format!("anvil exited early: {status}");
-                    break;
-                }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Anvil { child, port };
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    last = "anvil did not listen within 30 s".into();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!("anvil did not start: {last}");
-    }
-
     fn call(&self, method: &str, params: &str) -> serde_json::Value {
         let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":{params}}}"#);
         let (status, answer) = http_post(
@@ -634,13 +575,6 @@ impl Anvil {
     fn head(&self) -> u64 {
         let v = self.call("eth_blockNumber", "[]");
         u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
-    }
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -700,11 +634,11 @@ struct LatencyRow {
 }
 
 fn run_latency(blocks: u64, batch_ms: Option<u64>, dir: &Path) -> LatencyRow {
-    let anvil = Anvil::start();
+    let anvil = Anvil::start(&["--quiet"]);
     fresh_database(LATENCY_DB);
     let label = batch_ms.map_or("default".to_string(), |ms| ms.to_string());
     let mut follower = Follower::start(
-        &format!("ws://127.0.0.1:{}", anvil.port),
+        &anvil.ws_url(),
         batch_ms,
         &dir.join(format!("chainflow-{label}.log")),
     );

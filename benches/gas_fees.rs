@@ -15,7 +15,7 @@
 
 #[path = "common/mod.rs"]
 mod common;
-use common::env_or;
+use common::{env_or, percentile};
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -61,14 +61,6 @@ impl Sink for TimingSink {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank - 1]
-}
-
 struct Row {
     label: String,
     txs: u64,
@@ -90,11 +82,7 @@ fn run_engine(
         channel_capacity: inflight.max(1) as usize,
         ..EngineSettings::default()
     };
-    let config = if workers == 1 {
-        timely::Config::thread()
-    } else {
-        timely::Config::process(workers)
-    };
+    let config = common::workers_config(workers);
     let started = Instant::now();
     engine::run(
         &settings,

@@ -81,7 +81,6 @@ mod common;
 use common::{NullSink, env_or};
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -93,7 +92,7 @@ use futures_util::StreamExt;
 use chainflow::dataflows::gas_fees::{self, GasFees};
 use chainflow::engine::dataflow::{Dataflow, OutputSpec, Row, RowValues, Value};
 use chainflow::engine::{self, EngineSettings, RunControl};
-use chainflow::model::{Block, Epoch};
+use chainflow::model::Epoch;
 use chainflow::nats as cfnats;
 use chainflow::sinks::nats::{self as egress, EgressConfig, EgressSink};
 use chainflow::sinks::{OutputBatch, Sink};
@@ -109,21 +108,9 @@ const COMMIT_CHANGES: usize = 1_000;
 
 /// The server: `CHAINFLOW_NATS_URL`, `.services/env`, the default.
 fn url() -> String {
-    if let Ok(url) = std::env::var("CHAINFLOW_NATS_URL")
-        && !url.is_empty()
-    {
-        return url;
-    }
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(".services/env");
-    std::fs::read_to_string(file)
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("CHAINFLOW_NATS_URL="))
-                .map(|s| s.trim().to_string())
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| NatsConfig::default().url)
+    common::services::service_url(&["CHAINFLOW_NATS_URL"], "CHAINFLOW_NATS_URL", || {
+        NatsConfig::default().url
+    })
 }
 
 /// CPU time (user + system) of this process from `/proc/self/stat` (clock ticks, assumed 100
@@ -376,19 +363,7 @@ fn u64_at(row: &[Value], i: usize) -> u64 {
 /// `n` `gas_fees_blocks` rows of a devnet chain without reorgs, one epoch each from 1, in
 /// batches of `COMMIT_CHANGES` epochs.
 fn block_batches(spec: OutputSpec, n: usize) -> Vec<OutputBatch> {
-    let config = DevnetConfig {
-        seed: 2026,
-        chain_id: CHAIN,
-        block_time_ms: 0,
-        max_blocks: Some(n as u64),
-        txs_per_block: 20,
-        reorg_rate: 0.0,
-        ..DevnetConfig::default()
-    };
-    let chain: Vec<Block> = Devnet::new(config)
-        .unwrap()
-        .flat_map(|e| e.unwrap().event.new_blocks().to_vec())
-        .collect();
+    let chain = common::devnet_chain(n as u64, CHAIN);
     let rows: Vec<RowValues> = gas_fees::recompute(&chain)
         .blocks
         .iter()

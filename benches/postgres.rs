@@ -69,19 +69,19 @@ mod common;
 use common::env_or;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chainflow::dataflows::gas_fees::{self, GasFees};
 use chainflow::engine::dataflow::{Dataflow, OutputSpec, Row, RowValues, Value};
-use chainflow::model::{B256, Block, Epoch};
-use chainflow::sinks::postgres::encode::{decode_row, encode_row, select_expr};
+use chainflow::model::{B256, Epoch};
+use chainflow::sinks::postgres::encode::{column_list, decode_row, encode_row, select_list};
 use chainflow::sinks::postgres::migrate::{TimescaleSetting, migrate};
 use chainflow::sinks::postgres::{PostgresConfig, PostgresSink};
 use chainflow::sinks::{OutputBatch, Sink};
-use chainflow::sources::devnet::{Devnet, DevnetConfig};
+use chainflow::sources::devnet::DevnetConfig;
 
 const SINK_SCHEMA: &str = "cf_bench_sink";
 const COPY_SCHEMA: &str = "cf_bench_copy";
@@ -140,23 +140,11 @@ fn compress_all(url: &str, schema: &str) {
 
 /// The server: `CHAINFLOW_TEST_POSTGRES`, `CHAINFLOW_POSTGRES_URL`, `.services/env`, default.
 fn url() -> String {
-    for var in ["CHAINFLOW_TEST_POSTGRES", "CHAINFLOW_POSTGRES_URL"] {
-        if let Ok(url) = std::env::var(var)
-            && !url.is_empty()
-        {
-            return url;
-        }
-    }
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(".services/env");
-    std::fs::read_to_string(file)
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("CHAINFLOW_POSTGRES_URL="))
-                .map(|s| s.trim().to_string())
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| PostgresConfig::default().url)
+    common::services::service_url(
+        &["CHAINFLOW_TEST_POSTGRES", "CHAINFLOW_POSTGRES_URL"],
+        "CHAINFLOW_POSTGRES_URL",
+        || PostgresConfig::default().url,
+    )
 }
 
 /// Why the bench cannot run here, if it cannot.
@@ -237,18 +225,7 @@ impl Run {
 
 /// `gas_fees_blocks` rows of a devnet chain without reorgs.
 fn block_rows(blocks: u64) -> Vec<RowValues> {
-    let config = DevnetConfig {
-        seed: 2026,
-        block_time_ms: 0,
-        max_blocks: Some(blocks),
-        txs_per_block: 20,
-        reorg_rate: 0.0,
-        ..DevnetConfig::default()
-    };
-    let chain: Vec<Block> = Devnet::new(config)
-        .unwrap()
-        .flat_map(|e| e.unwrap().event.new_blocks().to_vec())
-        .collect();
+    let chain = common::devnet_chain(blocks, DevnetConfig::default().chain_id);
     let rows = gas_fees::recompute(&chain).blocks;
     rows.iter().map(Row::values).collect()
 }
@@ -295,14 +272,15 @@ fn insert_batches(
 }
 
 fn sink_config(url: &str, schema: &str, batch_rows: usize, tables: Tables) -> PostgresConfig {
-    PostgresConfig {
+    let mut config = PostgresConfig {
         url: url.to_string(),
         schema: schema.to_string(),
         timescale: tables.setting(),
-        batch_rows,
-        batch_ms: 3_600_000,
         ..PostgresConfig::default()
-    }
+    };
+    config.delivery.batch_rows = batch_rows;
+    config.delivery.batch_ms = 3_600_000;
+    config
 }
 
 /// The chainflow path: every batch through a fresh sink flushing every `per_txn` rows.
@@ -510,17 +488,12 @@ fn run_reorg(
     );
     // The table holds the loaded rows with the last `depth` replaced by the last repetition.
     assert_eq!(count(url, REORG_SCHEMA), rows.len() as i64);
-    let exprs: Vec<String> = spec
-        .columns
-        .iter()
-        .map(|c| select_expr(c.name, c.ty))
-        .collect();
     let first = u64_at(&current[0], 1) as i64;
     let mut stored: Vec<RowValues> = client(url)
         .query(
             &format!(
                 "SELECT {} FROM {REORG_SCHEMA}.gas_fees_blocks WHERE block_number >= $1",
-                exprs.join(", ")
+                select_list(&spec)
             ),
             &[&first],
         )
@@ -587,12 +560,7 @@ fn main() {
         .iter()
         .find(|s| s.name == gas_fees::BLOCKS)
         .expect("gas_fees_blocks");
-    let list = spec
-        .columns
-        .iter()
-        .map(|c| c.name)
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = column_list(&spec);
 
     let gen_started = Instant::now();
     let all_rows = block_rows(total.max(reorg_blocks) as u64);

@@ -22,7 +22,7 @@
 //! - `chainflow replay`: the binary, `replay --rpc URL --from 0 --to N --concurrency C
 //!   --jsonl FILE` (range reads, 100 blocks per epoch), wall time of the process from spawn to
 //!   exit; its `gas_fees_blocks` rows are counted and their transactions checked against the
-//!   raw fetch. Goal >= 0.8x of raw (issue 7).
+//!   raw fetch. Goal >= 0.8x of raw.
 //! - `NodeClient` rows break the chainflow time down: the same client fetching, decoding,
 //!   verifying and converting the blocks (`block_by_number`, C at a time) without the tracker
 //!   and the engine, with and without `verify_hashes`.
@@ -48,12 +48,9 @@
 
 #[path = "common/mod.rs"]
 mod common;
-use common::env_or;
+use common::{Anvil, anvil_bin, env_or, percentile};
 
 use std::collections::HashMap;
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -85,81 +82,6 @@ fn hex_u64(v: &Value) -> u64 {
         .as_str()
         .unwrap_or_else(|| panic!("not a hex string: {v}"));
     u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank - 1]
-}
-
-fn anvil_bin() -> PathBuf {
-    std::env::var_os("ANVIL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/bin/anvil")))
-}
-
-/// A running anvil; killed on drop.
-struct Anvil {
-    child: Child,
-    port: u16,
-}
-
-impl Anvil {
-    fn start() -> Anvil {
-        let mut last = String::new();
-        // The probed port may be taken before anvil binds it: retry on another.
-        for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .unwrap()
-                .port();
-            let mut child = Command::new(anvil_bin())
-                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--no-mining", "--hardfork", "prague", "--accounts", "20"])
-                .arg("--quiet")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("spawn {}: {e}", anvil_bin().display()));
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Some(status) = child.try_wait().unwrap() {
-                    last = format!("anvil exited early: {status}");
-                    break;
-                }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Anvil { child, port };
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    last = "anvil did not listen within 30 s".into();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!("anvil did not start: {last}");
-    }
-
-    fn http_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn ws_url(&self) -> String {
-        format!("ws://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Drives the node from the bench: an HTTP client (keep-alive) on the bench's runtime.
@@ -693,7 +615,7 @@ fn main() {
     let blocks = env_or("BENCH_RPC_BLOCKS", if full { 1_000 } else { 200 });
     let runs = if full { 2 } else { 1 };
 
-    let anvil = Anvil::start();
+    let anvil = Anvil::start(&["--accounts", "20", "--quiet"]);
     let driver = Driver::connect(&anvil.http_url());
 
     // Fill (not timed).

@@ -1,4 +1,4 @@
-//! Scale-out and memory (issue 7): compute scaling of the engine over worker threads and
+//! Scale-out and memory: compute scaling of the engine over worker threads and
 //! processes on the devnet source, and resident memory over a long devnet run.
 //!
 //! `cargo bench --bench scale` (`make bench` runs it). Environment: `BENCH_SCALE_BLOCKS`
@@ -57,11 +57,7 @@ fn run_workers(events: Vec<SourceEvent>, workers: usize, per_epoch: usize) -> Du
         blocks_per_epoch: per_epoch,
         ..EngineSettings::default()
     };
-    let config = if workers == 1 {
-        timely::Config::thread()
-    } else {
-        timely::Config::process(workers)
-    };
+    let config = common::workers_config(workers);
     let started = Instant::now();
     let sinks = (0..workers)
         .map(|_| vec![Box::new(NullSink) as Box<dyn chainflow::sinks::Sink>])

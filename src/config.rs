@@ -486,6 +486,38 @@ mod tests {
     }
 
     #[test]
+    fn the_sinks_delivery_keys_sit_in_their_tables() {
+        let c =
+            parse("[sinks.clickhouse]\nbatch_ms = 100\n[sinks.postgres]\nattempts = 2\n").unwrap();
+        let (ch, pg) = (c.sinks.clickhouse.unwrap(), c.sinks.postgres.unwrap());
+        assert_eq!(
+            (ch.delivery.batch_ms, ch.delivery.batch_rows),
+            (100, 100_000)
+        );
+        assert_eq!((pg.delivery.attempts, pg.delivery.batch_ms), (2, 200));
+        let env = vec![(
+            "CHAINFLOW_SINKS__POSTGRES__BATCH_ROWS".to_string(),
+            "5".to_string(),
+        )];
+        let c = Config::from_toml_str("[sinks.postgres]\n", env).unwrap();
+        assert_eq!(c.sinks.postgres.unwrap().delivery.batch_rows, 5);
+        let err = parse("[sinks.postgres]\nbatch_msx = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sinks.postgres") && err.contains("batch_msx"),
+            "{err}"
+        );
+        let err = parse("[sinks.clickhouse]\nbatch_ms = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sinks.clickhouse") && err.contains("batch_ms"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn env_overrides_apply_and_unknown_env_keys_fail() {
         let env = vec![
             ("CHAINFLOW_DEVNET__SEED".to_string(), "9".to_string()),

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 /// mimalloc: blocks are allocated on the feeder's thread and freed on the workers'; with the
-/// system allocator those cross-thread frees contend, and 2 workers ran 1.13x of 1 where they
-/// run 1.66-1.84x with mimalloc (`benches/scale.rs`).
+/// system allocator those cross-thread frees contend and added workers barely help
+/// (`benches/scale.rs` measures both; the figures are in CHANGELOG.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -1,9 +1,9 @@
 //! Decoding of the Taiko protocol's L1 and L2 events, both forks (Pacaya and Shasta), by
 //! emitting contract **and** topic0 (several names collide across forks: `Anchored`,
 //! `BondDeposited`, `ForcedInclusion*`). Signatures, topic0 values and mainnet addresses are
-//! those of `../shared/docs/EVENTS.md`; the tests check every topic0 against it.
+//! those of `docs/taiko-events.md`; the tests check every topic0 against it.
 //!
-//! This is the decoding layer of the Taiko dataflows (issue 8): pure, no I/O. A log of a
+//! This is the decoding layer of the Taiko dataflows: pure, no I/O. A log of a
 //! configured contract with a known topic0 that does not decode is an error naming the
 //! event and the reason ([`DecodeError`]), never a panic; the dataflows route those to their
 //! error output. A log of another contract, or an unknown topic0, is not a Taiko event
@@ -143,7 +143,7 @@ pub struct Contracts {
 
 impl Default for Contracts {
     /// Mainnet: the inboxes and the anchor (the other roles' full addresses are not in
-    /// `EVENTS.md`: configure them).
+    /// `docs/taiko-events.md`: configure them).
     fn default() -> Self {
         Contracts {
             pacaya_inbox: Some(PACAYA_INBOX),
@@ -282,7 +282,7 @@ mod tests {
 
     use super::*;
 
-    /// The topic0 values of `../shared/docs/EVENTS.md`.
+    /// The topic0 values of `docs/taiko-events.md`, each also found in that document.
     #[test]
     fn every_topic0_is_the_documented_one() {
         let documented = [
@@ -343,8 +343,13 @@ mod tests {
                 b256!("7efb645089c13cff3d84f896f1bf50411e06ae8453a771bd7e3ea45ffb97ac38"),
             ),
         ];
+        let text = include_str!("../../docs/taiko-events.md");
         for (i, (ours, doc)) in documented.iter().enumerate() {
             assert_eq!(ours, doc, "event {i}");
+            assert!(
+                text.contains(&doc.to_string()),
+                "{doc} is not in docs/taiko-events.md"
+            );
         }
     }
 

@@ -22,7 +22,7 @@ pub struct PublishArgs {
     /// JetStream stream of chain events (created when missing).
     #[arg(long, default_value = crate::nats::EVENTS_STREAM)]
     pub stream: String,
-    /// First token of the subject: events go to <prefix>.<chain_id>.events.
+    /// First token of the subject: events go to `<prefix>.<chain_id>.events`.
     #[arg(long, default_value = crate::nats::SUBJECT_PREFIX)]
     pub subject_prefix: String,
     /// Payload format: bincode (compact) or json (schemas/chain_event.v1.json).

@@ -12,6 +12,7 @@
 pub mod clickhouse;
 pub mod console;
 pub mod ddl;
+pub mod delivery;
 pub mod jsonl;
 pub mod memory;
 pub mod nats;
@@ -26,6 +27,51 @@ use crate::model::Epoch;
 
 pub use crate::engine::sink::{OutputBatch, Result, Sink, SinkError};
 
+/// Unix seconds as a UTC time, `None` beyond what the calendar holds.
+pub fn utc(secs: u64) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(i64::try_from(secs).ok()?, 0)
+}
+
+/// A sink that wraps another and changes what it takes ([`Wrapper::takes`]) or how it
+/// commits ([`Wrapper::commit_through`]); every other call of [`Sink`] (its name, flushes,
+/// flush deadline and close) goes to the inner sink unchanged.
+pub trait Wrapper: Send {
+    /// The wrapped sink.
+    fn inner(&self) -> &dyn Sink;
+    /// The wrapped sink, to write to.
+    fn inner_mut(&mut self) -> &mut dyn Sink;
+    /// Whether the wrapper takes the output named `output`: by default, whether the inner
+    /// sink does.
+    fn takes(&self, output: &str) -> bool {
+        self.inner().accepts(output)
+    }
+    /// Commits `batch`: by default, the inner sink commits it.
+    fn commit_through(&mut self, batch: &OutputBatch) -> Result<()> {
+        self.inner_mut().commit(batch)
+    }
+}
+
+impl<W: Wrapper> Sink for W {
+    fn name(&self) -> &str {
+        self.inner().name()
+    }
+    fn accepts(&self, output: &str) -> bool {
+        self.takes(output)
+    }
+    fn commit(&mut self, batch: &OutputBatch) -> Result<()> {
+        self.commit_through(batch)
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.inner_mut().flush()
+    }
+    fn flush_deadline(&self) -> Option<std::time::Instant> {
+        self.inner().flush_deadline()
+    }
+    fn close(&mut self) -> Result<()> {
+        self.inner_mut().close()
+    }
+}
+
 /// A sink restricted to a set of outputs (from `[outputs]` and the sink's own filter).
 pub struct Routed {
     inner: Box<dyn Sink>,
@@ -39,24 +85,15 @@ impl Routed {
     }
 }
 
-impl Sink for Routed {
-    fn name(&self) -> &str {
-        self.inner.name()
+impl Wrapper for Routed {
+    fn inner(&self) -> &dyn Sink {
+        self.inner.as_ref()
     }
-    fn accepts(&self, output: &str) -> bool {
+    fn inner_mut(&mut self) -> &mut dyn Sink {
+        self.inner.as_mut()
+    }
+    fn takes(&self, output: &str) -> bool {
         self.outputs.contains(output)
-    }
-    fn commit(&mut self, batch: &OutputBatch) -> Result<()> {
-        self.inner.commit(batch)
-    }
-    fn flush(&mut self) -> Result<()> {
-        self.inner.flush()
-    }
-    fn flush_deadline(&self) -> Option<std::time::Instant> {
-        self.inner.flush_deadline()
-    }
-    fn close(&mut self) -> Result<()> {
-        self.inner.close()
     }
 }
 
@@ -130,14 +167,14 @@ impl SkipCommitted {
     }
 }
 
-impl Sink for SkipCommitted {
-    fn name(&self) -> &str {
-        self.inner.name()
+impl Wrapper for SkipCommitted {
+    fn inner(&self) -> &dyn Sink {
+        self.inner.as_ref()
     }
-    fn accepts(&self, output: &str) -> bool {
-        self.inner.accepts(output)
+    fn inner_mut(&mut self) -> &mut dyn Sink {
+        self.inner.as_mut()
     }
-    fn commit(&mut self, batch: &OutputBatch) -> Result<()> {
+    fn commit_through(&mut self, batch: &OutputBatch) -> Result<()> {
         let done = self.committed.get(batch.output.name).copied().unwrap_or(0);
         if batch.upper <= done {
             return Ok(());
@@ -151,14 +188,36 @@ impl Sink for SkipCommitted {
         rest.errors.retain(|e| e.epoch >= done);
         self.inner.commit(&rest)
     }
-    fn flush(&mut self) -> Result<()> {
-        self.inner.flush()
-    }
-    fn flush_deadline(&self) -> Option<std::time::Instant> {
-        self.inner.flush_deadline()
-    }
-    fn close(&mut self) -> Result<()> {
-        self.inner.close()
+}
+
+/// Output specs for the sinks' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use crate::engine::dataflow::{Column, ColumnType, OutputSpec, Position};
+
+    /// A column of each kind the encoders treat apart: the key `k`, then a timestamp, an
+    /// amount of wei, a hash and text.
+    pub(crate) const COLUMNS: &[Column] = &[
+        Column::new("k", ColumnType::U64, ""),
+        Column::new("at", ColumnType::Timestamp, ""),
+        Column::new("fee", ColumnType::Wei, ""),
+        Column::new("h", ColumnType::Hash, ""),
+        Column::new("t", ColumnType::Text, ""),
+    ];
+
+    /// An output `name` of `columns` keyed by `key`, placed by the last key column.
+    pub(crate) const fn spec(
+        name: &'static str,
+        columns: &'static [Column],
+        key: &'static [&'static str],
+    ) -> OutputSpec {
+        OutputSpec {
+            name,
+            doc: "",
+            columns,
+            key,
+            position: Position::Block(key[key.len() - 1]),
+        }
     }
 }
 

@@ -31,7 +31,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{OutputBatch, Result, Sink};
+use super::{OutputBatch, Result, Sink, Wrapper};
 use crate::engine::dataflow::{OutputSpec, Position, RowValues, Value};
 use crate::engine::keys::{KeyError, key_positions};
 use crate::model::{ChainId, Diff, Epoch};
@@ -276,7 +276,6 @@ pub struct Reconcile<S> {
     /// Per output, per chain, the lowest covered position; outputs leave it when reconciled.
     covered: BTreeMap<&'static str, BTreeMap<ChainId, u64>>,
     folding: BTreeMap<&'static str, Folding>,
-    name: String,
 }
 
 impl<S: Sink + StoredState> Reconcile<S> {
@@ -288,12 +287,10 @@ impl<S: Sink + StoredState> Reconcile<S> {
                 covered.entry(output).or_default().insert(*chain, *at);
             }
         }
-        let name = inner.name().to_string();
         Reconcile {
             inner,
             covered,
             folding: BTreeMap::new(),
-            name,
         }
     }
 
@@ -347,7 +344,7 @@ impl<S: Sink + StoredState> Reconcile<S> {
             }
         }
         tracing::info!(
-            sink = %self.name,
+            sink = %self.inner.name(),
             output = spec.name,
             stored = stored.len(),
             added,
@@ -371,16 +368,16 @@ impl<S: Sink + StoredState> Reconcile<S> {
     }
 }
 
-impl<S: Sink + StoredState> Sink for Reconcile<S> {
-    fn name(&self) -> &str {
-        &self.name
+impl<S: Sink + StoredState> Wrapper for Reconcile<S> {
+    fn inner(&self) -> &dyn Sink {
+        &self.inner
     }
 
-    fn accepts(&self, output: &str) -> bool {
-        self.inner.accepts(output)
+    fn inner_mut(&mut self) -> &mut dyn Sink {
+        &mut self.inner
     }
 
-    fn commit(&mut self, batch: &OutputBatch) -> Result<()> {
+    fn commit_through(&mut self, batch: &OutputBatch) -> Result<()> {
         let spec = batch.output;
         if !self.covered.contains_key(spec.name) {
             return self.inner.commit(batch);
@@ -423,18 +420,6 @@ impl<S: Sink + StoredState> Sink for Reconcile<S> {
             self.reconcile(batch)?;
         }
         Ok(())
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        self.inner.flush()
-    }
-
-    fn flush_deadline(&self) -> Option<std::time::Instant> {
-        self.inner.flush_deadline()
-    }
-
-    fn close(&mut self) -> Result<()> {
-        self.inner.close()
     }
 }
 

@@ -3,7 +3,8 @@
 //! ```text
 //!  release::<output> on worker w of n: rows whose key hashes to w (keys::writer_of)
 //!     ▼ sink thread of worker w, its own sink instances
-//!  chainflow_progress row "<output>"      (one writer: the key of earlier versions)
+//!  chainflow_progress row "<output>"      (one writer: the plain name, as single-writer
+//!                                          runs store it)
 //!                         "<output>#w/n"  (writer w of n)
 //! ```
 //!

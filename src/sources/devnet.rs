@@ -415,8 +415,8 @@ impl Devnet {
     /// A new block on top of the current tip.
     fn next_block(&mut self) -> Block {
         let cfg = &self.config;
-        // The parent's header fields only: a clone of the parent block copied its
-        // transactions and logs too, which was most of the cost of a block.
+        // The parent's header fields only: a clone of the parent block would copy its
+        // transactions and logs too, the bulk of the cost of a block.
         let parent = self.tip();
         let (number, parent_hash, parent_timestamp) =
             (parent.number + 1, parent.hash, parent.timestamp);

@@ -8,11 +8,11 @@
 //!                                           └─► TCP ─► process 2: Follower ─► its feeder
 //! ```
 //!
-//! Processes that followed the node each on their own saw its reorgs at different moments:
-//! one process could hold a block of the old branch at an epoch where another already held
-//! the new branch's block at that height, so an output key had two rows at once and a later
-//! retraction of both broke the key contract (rows went missing). With one reader, a reorg
-//! enters every process at the same epoch. Each process's workers still keep their share of
+//! Processes that each follow the node see its reorgs at different moments: one process can
+//! hold a block of the old branch at an epoch where another already holds the new branch's
+//! block at that height, so an output key has two rows at once and a later retraction of
+//! both breaks the key contract (rows go missing). With one reader, a reorg enters every
+//! process at the same epoch. Each process's workers still keep their share of
 //! the blocks by hash (see `engine::feed`).
 //!
 //! The relay listens at `[engine] relay` (`CHAINFLOW_ENGINE__RELAY`), by default on process

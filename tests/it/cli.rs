@@ -10,6 +10,13 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_chainflow"))
 }
 
+/// The standard error of the binary run with `args`, which must fail.
+fn refused(args: &[&str]) -> String {
+    let out = bin().args(args).output().unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Accumulates a JSONL file into the current rows of `output`, keyed by the JSON row text.
 fn state(text: &str, output: &str) -> BTreeMap<String, i64> {
     let mut state = BTreeMap::new();
@@ -46,14 +53,17 @@ fn run_with_max_blocks_writes_a_consistent_jsonl() {
         .env("CHAINFLOW_DEVNET__REORG_RATE", "0.08")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::support::assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("+ block"), "the console shows blocks");
+    assert!(
+        stdout.contains("+ gas_fees_blocks (1337, "),
+        "the console shows blocks"
+    );
     assert!(stdout.contains("! reorg"), "the console shows reorgs");
+    assert!(
+        stdout.contains("- gas_fees_blocks (1337, "),
+        "the console shows a reorg's retracted blocks"
+    );
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(
         text.lines().any(|l| l.contains("\"diff\":-1")),
@@ -175,39 +185,24 @@ fn list_prints_outputs_and_columns() {
 
 #[test]
 fn publish_heads_and_nats_ingress_refuse_bad_settings_clearly() {
-    let out = bin()
-        .args(["publish-heads", "--rpc", "localhost:8545"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused(&["publish-heads", "--rpc", "localhost:8545"]);
     assert!(err.contains("not an http(s) or ws(s) URL"), "{err}");
-    let out = bin()
-        .args([
-            "publish-heads",
-            "--rpc",
-            "ws://127.0.0.1:1",
-            "--format",
-            "xml",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused(&[
+        "publish-heads",
+        "--rpc",
+        "ws://127.0.0.1:1",
+        "--format",
+        "xml",
+    ]);
     assert!(err.contains("unknown format 'xml'"), "{err}");
     // NATS ingress and [[chains]] are exclusive.
-    let out = bin()
-        .args([
-            "run",
-            "--nats",
-            "nats://127.0.0.1:4222",
-            "--rpc",
-            "ws://127.0.0.1:8545",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused(&[
+        "run",
+        "--nats",
+        "nats://127.0.0.1:4222",
+        "--rpc",
+        "ws://127.0.0.1:8545",
+    ]);
     assert!(err.contains("exclusive"), "{err}");
 }
 
@@ -231,11 +226,7 @@ fn the_rollup_devnet_runs_the_taiko_dataflow_from_a_config() {
         .arg(&path)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::support::assert_success(&out);
     let text = std::fs::read_to_string(&path).unwrap();
     // The taiko dataflow ran over both generated chains with the generated contracts.
     for output in ["l1_heads", "l2_heads", "batches", "batch_times", "reorgs"] {

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use chainflow::engine::dataflow::Value;
 
 use crate::clickhouse_sink::outputs_converge;
-use crate::rpc::{block_with_txs, replacements};
-use crate::support::anvil::{Anvil, AnvilOpts, Rng};
+use crate::rpc::{block_with_txs, node_with_blocks, replacements};
+use crate::support::anvil::{Anvil, Rng};
 use crate::support::clickhouse::{database, query};
 
 pub(crate) fn write_config(dir: &Path, anvil: &Anvil, sink_toml: &str) -> std::path::PathBuf {
@@ -123,11 +123,7 @@ pub(crate) fn crash_storm(
     read: &dyn Fn(&chainflow::engine::dataflow::OutputSpec) -> BTreeMap<Vec<Value>, isize>,
     duplicates: &dyn Fn() -> u64,
 ) -> Vec<String> {
-    let anvil = Anvil::with(AnvilOpts::default());
-    anvil.ensure_log_contract();
-    for i in 0..70 {
-        block_with_txs(&anvil, i, (i % 4) as usize);
-    }
+    let anvil = node_with_blocks(70, 4);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &anvil, sink_toml);
     let mut rng = Rng(seed);

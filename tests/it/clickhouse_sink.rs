@@ -144,12 +144,12 @@ fn clickhouse_current_views_equal_the_node_after_reorgs_and_a_storm() {
 }
 
 /// Devnet batches through the engine into memory.
-fn devnet_batches(blocks: u64, seed: u64) -> Vec<OutputBatch> {
+pub(crate) fn devnet_batches(blocks: u64, seed: u64) -> Vec<OutputBatch> {
     devnet_batches_from(blocks, seed, EngineSettings::default().start_epoch)
 }
 
 /// Devnet batches whose epochs start at `start_epoch`.
-fn devnet_batches_from(blocks: u64, seed: u64, start_epoch: u64) -> Vec<OutputBatch> {
+pub(crate) fn devnet_batches_from(blocks: u64, seed: u64, start_epoch: u64) -> Vec<OutputBatch> {
     let devnet = DevnetConfig {
         seed,
         block_time_ms: 0,
@@ -175,15 +175,9 @@ fn devnet_batches_from(blocks: u64, seed: u64, start_epoch: u64) -> Vec<OutputBa
     memory.batches()
 }
 
+/// What a sink that applied `batches` holds of `output`.
 fn memory_state(batches: &[OutputBatch], output: &str) -> BTreeMap<Vec<Value>, isize> {
-    let mut state = BTreeMap::new();
-    for b in batches.iter().filter(|b| b.output.name == output) {
-        for (row, _, d) in &b.updates {
-            *state.entry(row.clone()).or_insert(0) += d;
-        }
-    }
-    state.retain(|_, c| *c != 0);
-    state
+    chainflow::sinks::memory::current_rows(batches, output)
 }
 
 #[test]
@@ -320,10 +314,8 @@ fn two_writers_inserting_in_parallel_give_the_same_views() {
         .into_iter()
         .map(|parity| {
             let mine = half(parity);
-            let config = ClickHouseConfig {
-                batch_rows: 50,
-                ..config.clone()
-            };
+            let mut config = config.clone();
+            config.delivery.batch_rows = 50;
             std::thread::spawn(move || {
                 let mut sink = ClickHouseSink::open(config).unwrap();
                 for b in &mine {
@@ -396,11 +388,7 @@ fn the_binary_migrates_writes_and_restarts_with_increasing_epochs() {
             .args(["migrate", "--clickhouse", &url, "--database", db])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::support::assert_success(&out);
     }
     let config = ClickHouseConfig {
         database: db.into(),
@@ -414,26 +402,12 @@ fn the_binary_migrates_writes_and_restarts_with_increasing_epochs() {
     };
     let mut last = 0;
     for blocks in ["50", "80"] {
-        let out = std::process::Command::new(bin)
-            .args([
-                "run",
-                "--max-blocks",
-                blocks,
-                "--fast",
-                "--quiet",
-                "--seed",
-                "5",
-                "--clickhouse",
-                &url,
-            ])
-            .env("CHAINFLOW_SINKS__CLICKHOUSE__DATABASE", db)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = crate::support::devnet_run(
+            blocks.parse().unwrap(),
+            &["--seed", "5", "--clickhouse", &url],
+            &[("CHAINFLOW_SINKS__CLICKHOUSE__DATABASE", db)],
         );
+        crate::support::assert_success(&out);
         let rows = current(&config, &specs()[0]);
         assert_eq!(
             rows.len(),
@@ -510,11 +484,11 @@ impl Proxy {
 fn clickhouse_unreachable_at_start_is_a_clear_error_after_retries() {
     let proxy = Proxy::start();
     proxy.down();
-    let config = ClickHouseConfig {
+    let mut config = ClickHouseConfig {
         url: proxy.url.clone(),
-        attempts: 3,
         ..ClickHouseConfig::default()
     };
+    config.delivery.attempts = 3;
     let err = ClickHouseSink::open(config)
         .err()
         .expect("open fails")
@@ -532,11 +506,11 @@ fn clickhouse_unreachable_at_start_is_a_clear_error_after_retries() {
 fn clickhouse_going_away_mid_run_loses_nothing_once_back_and_fails_clearly_if_not() {
     let db = database("going_away_mid_run");
     let proxy = Proxy::start();
-    let config = ClickHouseConfig {
+    let mut config = ClickHouseConfig {
         url: proxy.url.clone(),
-        attempts: 8,
         ..db.clone()
     };
+    config.delivery.attempts = 8;
     let batches = devnet_batches(120, 6);
     let half = batches.len() / 2;
     let (first, second) = (batches[..half].to_vec(), batches[half..].to_vec());
@@ -567,12 +541,12 @@ fn clickhouse_going_away_mid_run_loses_nothing_once_back_and_fails_clearly_if_no
     }
 
     // Down for longer than the retries: a clear error, and the pipeline would stop.
-    let mut short = ClickHouseSink::open(ClickHouseConfig {
+    let mut short = ClickHouseConfig {
         url: proxy.url.clone(),
-        attempts: 2,
         ..db.clone()
-    })
-    .unwrap();
+    };
+    short.delivery.attempts = 2;
+    let mut short = ClickHouseSink::open(short).unwrap();
     proxy.down();
     short.commit(&batches[0]).unwrap();
     let err = short.flush().unwrap_err().to_string();

@@ -1,5 +1,4 @@
-//! Integration tests: one binary, a module per area. Real mainnet fixtures come from
-//! `../shared/data` (the repository is cloned beside `shared/`).
+//! Integration tests: one binary, a module per area.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

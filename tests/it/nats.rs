@@ -9,18 +9,19 @@ use std::time::{Duration, Instant};
 
 use chainflow::dataflows::gas_fees::GasFees;
 use chainflow::engine::dataflow::{Dataflow, OutputSpec, Value};
+use chainflow::sinks::postgres::PostgresConfig;
 use chainflow::sources::nats::wire::{
     CONTENT_TYPE_BINCODE, CONTENT_TYPE_JSON, ChainEventV1, Format,
 };
 
 use crate::clickhouse_crash::storm_step;
 use crate::clickhouse_sink::outputs_converge;
-use crate::rpc::{block_with_txs, replacements};
-use crate::support::KillOnDrop;
-use crate::support::anvil::{Anvil, AnvilOpts, Rng};
+use crate::rpc::{block_with_txs, node_with_blocks, replacements};
+use crate::support::anvil::{Anvil, Rng};
 use crate::support::nats::{self as sn, Names};
 use crate::support::node_oracle::gas_fees_all_from_node;
-use crate::support::postgres::{rows, schema};
+use crate::support::postgres::{rows, schema, sink_toml};
+use crate::support::{KillOnDrop, wait_until};
 
 fn specs() -> Vec<OutputSpec> {
     GasFees.outputs()
@@ -57,13 +58,6 @@ fn write_config(dir: &Path, names: &Names, sinks: &str) -> PathBuf {
     );
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn pg_toml(pg: &chainflow::sinks::postgres::PostgresConfig) -> String {
-    format!(
-        "[sinks.postgres]\nurl = \"{}\"\nschema = \"{}\"\nbatch_ms = 50\n",
-        pg.url, pg.schema
-    )
 }
 
 pub(crate) fn log_of(path: &Path) -> String {
@@ -137,22 +131,43 @@ fn egress_converges(names: &Names, anvil: &Anvil, what: &str) -> usize {
 
 /// Waits until the engine has acknowledged every message of the events stream.
 fn all_acked(names: &Names, what: &str) {
-    let started = Instant::now();
-    loop {
-        let (pending, ack_pending) = sn::consumer_backlog(names);
-        if pending == 0 && ack_pending == 0 {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
+    wait_until(20, || match sn::consumer_backlog(names) {
+        (0, 0) => Ok(()),
+        (pending, ack_pending) => Err(format!(
             "{what}: {pending} messages not delivered, {ack_pending} not acknowledged"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        )),
+    });
 }
 
 fn dead_letters(names: &Names) -> Vec<(String, async_nats::HeaderMap, Vec<u8>)> {
     sn::messages(&names.dead)
+}
+
+/// A test's names, a schema `nats_<test>`, a node with `blocks` blocks (see
+/// [`node_with_blocks`]), a temporary folder and the run's config in it.
+fn pg_run(
+    test: &str,
+    blocks: u64,
+    spread: u64,
+) -> (Names, PostgresConfig, Anvil, tempfile::TempDir, PathBuf) {
+    let names = sn::names(test);
+    let pg = schema(&format!("nats_{test}"));
+    let anvil = node_with_blocks(blocks, spread);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &names, &sink_toml(&pg));
+    (names, pg, anvil, dir, config)
+}
+
+/// Stops the engine (see [`stop`]), then the extractor.
+fn stop_with_publisher(engine: KillOnDrop, log: &Path, publisher: KillOnDrop) {
+    stop(engine, log);
+    end_publisher(publisher);
+}
+
+/// Kills the extractor, which must still be running.
+fn end_publisher(mut publisher: KillOnDrop) {
+    publisher.kill().unwrap();
+    publisher.wait().unwrap();
 }
 
 fn stop(mut child: KillOnDrop, log: &Path) {
@@ -167,15 +182,11 @@ fn nats_ingress_and_egress_stay_exact_through_a_reorg_storm() {
     let names = sn::names("storm");
     let pg = schema("nats_storm");
     let ch = crate::support::clickhouse::database("nats_storm");
-    let anvil = Anvil::with(AnvilOpts::default());
-    anvil.ensure_log_contract();
-    for i in 0..40 {
-        block_with_txs(&anvil, i, (i % 4) as usize);
-    }
+    let anvil = node_with_blocks(40, 4);
     let dir = tempfile::tempdir().unwrap();
     let sinks = format!(
         "{}\n[sinks.clickhouse]\nurl = \"{}\"\ndatabase = \"{}\"\nbatch_ms = 100\n",
-        pg_toml(&pg),
+        sink_toml(&pg),
         ch.url,
         ch.database
     );
@@ -244,23 +255,12 @@ fn nats_ingress_and_egress_stay_exact_through_a_reorg_storm() {
         events.len(),
         anvil.head_number()
     );
-    stop(engine.into_inner().unwrap(), &elog);
-    let mut publisher = publisher;
-    publisher.kill().unwrap();
-    publisher.wait().unwrap();
+    stop_with_publisher(engine.into_inner().unwrap(), &elog, publisher);
 }
 
 #[test]
 fn kill_9_of_extractor_and_engine_loses_nothing_and_applies_nothing_twice() {
-    let names = sn::names("kill9");
-    let pg = schema("nats_kill9");
-    let anvil = Anvil::with(AnvilOpts::default());
-    anvil.ensure_log_contract();
-    for i in 0..40 {
-        block_with_txs(&anvil, i, (i % 4) as usize);
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &names, &pg_toml(&pg));
+    let (names, pg, anvil, dir, config) = pg_run("kill9", 40, 4);
     let publish = names.publish_args(&anvil.ws_url());
     // Two workers: each writes its share of the keys with progress of its own, and each
     // restart resumes every writer at its own progress.
@@ -351,23 +351,12 @@ fn kill_9_of_extractor_and_engine_loses_nothing_and_applies_nothing_twice() {
         "nats kill -9: {RUNS} runs, {reorgs} reorgs, {events} events, {resumed} extractor resumes, head {}",
         anvil.head_number()
     );
-    stop(engine.into_inner().unwrap(), &elog);
-    let mut publisher = publisher;
-    publisher.kill().unwrap();
-    publisher.wait().unwrap();
+    stop_with_publisher(engine.into_inner().unwrap(), &elog, publisher);
 }
 
 #[test]
 fn garbage_and_truncated_messages_go_to_the_dead_letter_subject() {
-    let names = sn::names("garbage");
-    let pg = schema("nats_garbage");
-    let anvil = Anvil::with(AnvilOpts::default());
-    anvil.ensure_log_contract();
-    for i in 0..20 {
-        block_with_txs(&anvil, i, (i % 3) as usize);
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &names, &pg_toml(&pg));
+    let (names, pg, anvil, dir, config) = pg_run("garbage", 20, 3);
     let (plog, elog) = (
         dir.path().join("publish.log"),
         dir.path().join("engine.log"),
@@ -450,9 +439,7 @@ fn garbage_and_truncated_messages_go_to_the_dead_letter_subject() {
         log.contains(&format!("dead_letters={}", garbage.len())),
         "{log}"
     );
-    let mut publisher = publisher;
-    publisher.kill().unwrap();
-    publisher.wait().unwrap();
+    end_publisher(publisher);
 }
 
 /// Runs the engine over the whole events stream of `names` through NATS ingress and returns
@@ -491,16 +478,15 @@ fn replay_stream(
     let stats = Arc::clone(&ingress.stats);
     let (shutdown, durable) = (Arc::clone(&control.shutdown), Arc::clone(&control.durable));
     let watcher = std::thread::spawn(move || {
-        let started = Instant::now();
-        while stats.events.load(Ordering::Relaxed) < expected_events
-            || durable.load(Ordering::Relaxed) <= expected_events
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "replay stalled"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(60, || {
+            if stats.events.load(Ordering::Relaxed) < expected_events
+                || durable.load(Ordering::Relaxed) <= expected_events
+            {
+                Err("replay stalled".into())
+            } else {
+                Ok(())
+            }
+        });
         shutdown.store(true, Ordering::Relaxed);
     });
     engine::run(
@@ -752,7 +738,7 @@ fn a_replay_of_the_stream_under_another_worker_count_after_an_uneven_stop_is_ref
         ))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &names, &pg_toml(&pg));
+    let config = write_config(dir.path(), &names, &sink_toml(&pg));
     let log = dir.path().join("engine.log");
     let mut args = engine_args(&config);
     args.extend(["-w".to_string(), "1".to_string()]);
@@ -778,15 +764,7 @@ fn a_replay_of_the_stream_under_another_worker_count_after_an_uneven_stop_is_ref
 
 #[test]
 fn two_processes_follow_one_stream_and_each_writes_its_share() {
-    let names = sn::names("procs");
-    let pg = schema("nats_procs");
-    let anvil = Anvil::with(AnvilOpts::default());
-    anvil.ensure_log_contract();
-    for i in 0..30 {
-        block_with_txs(&anvil, i, (i % 4) as usize);
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &names, &pg_toml(&pg));
+    let (names, pg, anvil, dir, config) = pg_run("procs", 30, 4);
     let plog = dir.path().join("publish.log");
     let publisher = spawn(&names.publish_args(&anvil.ws_url()), &plog);
     let hosts = dir.path().join("hosts");
@@ -851,7 +829,5 @@ fn two_processes_follow_one_stream_and_each_writes_its_share() {
     for (mut engine, log) in engines.into_iter().zip(&logs) {
         assert!(engine.wait().unwrap().success(), "{}", log_of(log));
     }
-    let mut publisher = publisher;
-    publisher.kill().unwrap();
-    publisher.wait().unwrap();
+    end_publisher(publisher);
 }

@@ -10,7 +10,6 @@ use chainflow::dataflows::gas_fees::GasFees;
 use chainflow::engine::dataflow::{Dataflow, OutputSpec, Value};
 use chainflow::engine::{self, EngineSettings, RunControl};
 use chainflow::sinks::clickhouse::ClickHouseSink;
-use chainflow::sinks::memory::MemorySink;
 use chainflow::sinks::postgres::migrate::{Mode, PlainReason, TimescaleSetting};
 use chainflow::sinks::postgres::{PostgresConfig, PostgresSink};
 use chainflow::sinks::{OutputBatch, Sink};
@@ -18,10 +17,10 @@ use chainflow::sources::devnet::{Devnet, DevnetConfig};
 use chainflow::sources::rpc::tracker::DeepReorgPolicy;
 
 use crate::clickhouse_crash::crash_storm;
-use crate::clickhouse_sink::outputs_converge;
+use crate::clickhouse_sink::{devnet_batches, devnet_batches_from, outputs_converge};
 use crate::rpc::{Follower, block_with_txs, replacements};
 use crate::support::anvil::{Anvil, AnvilOpts, Rng};
-use crate::support::postgres::{client, number, rows, schema, schema_with};
+use crate::support::postgres::{client, number, rows, schema, schema_with, sink_toml};
 
 fn specs() -> Vec<OutputSpec> {
     GasFees.outputs()
@@ -40,15 +39,9 @@ fn devnet(blocks: u64, seed: u64) -> impl Iterator<Item = chainflow::sources::So
     .map(|e| e.unwrap())
 }
 
+/// What a sink that applied `batches` holds of `output`.
 fn memory_state(batches: &[OutputBatch], output: &str) -> BTreeMap<Vec<Value>, isize> {
-    let mut state = BTreeMap::new();
-    for b in batches.iter().filter(|b| b.output.name == output) {
-        for (row, _, d) in &b.updates {
-            *state.entry(row.clone()).or_insert(0) += d;
-        }
-    }
-    state.retain(|_, c| *c != 0);
-    state
+    chainflow::sinks::memory::current_rows(batches, output)
 }
 
 #[test]
@@ -89,6 +82,20 @@ fn postgres_tables_equal_the_node_after_reorgs_and_a_storm() {
     outputs_converge(&read, &anvil, &running, "after the storm");
     f.stop().unwrap();
     // The progress row covers the data: every row's version is below the committed upper.
+    versions_below_progress(&config);
+}
+
+/// Why the sink refuses to open on `config`'s schema.
+fn open_error(config: &PostgresConfig) -> String {
+    PostgresSink::open(config.clone(), &specs())
+        .err()
+        .unwrap()
+        .to_string()
+}
+
+/// The progress row of each output covers its data: every row's version is below the
+/// committed upper.
+fn versions_below_progress(config: &PostgresConfig) {
     for spec in specs() {
         let upper = number(&format!(
             "SELECT upper_epoch FROM {}.chainflow_progress WHERE output = '{}'",
@@ -105,39 +112,16 @@ fn postgres_tables_equal_the_node_after_reorgs_and_a_storm() {
 #[test]
 fn kill_9_at_random_points_then_restart_leaves_postgres_exact() {
     let config = schema("pg_crash_restart");
-    let toml = format!(
-        "[sinks.postgres]\nurl = \"{}\"\nschema = \"{}\"\nbatch_ms = 50\n",
-        config.url, config.schema
-    );
+    let toml = sink_toml(&config);
     // A primary key per output: a key can never hold two rows.
     crash_storm(0x5eed_0007, 1, &toml, &|spec| rows(&config, spec), &|| 0);
-    for spec in specs() {
-        let upper = number(&format!(
-            "SELECT upper_epoch FROM {}.chainflow_progress WHERE output = '{}'",
-            config.schema, spec.name
-        ));
-        let max = number(&format!(
-            "SELECT max(version) FROM {}.{}",
-            config.schema, spec.name
-        ));
-        assert!(max < upper, "{}: version {max} >= upper {upper}", spec.name);
-    }
+    versions_below_progress(&config);
 }
 
 #[test]
 fn committed_epochs_are_not_applied_twice() {
     let config = schema("pg_exactly_once");
-    let memory = MemorySink::new();
-    engine::run(
-        &EngineSettings::default(),
-        timely::Config::thread(),
-        vec![&GasFees],
-        devnet(150, 3).map(Ok),
-        vec![Box::new(memory.clone())],
-        &RunControl::default(),
-    )
-    .unwrap();
-    let batches = memory.batches();
+    let batches = devnet_batches(150, 3);
     let mut sink = PostgresSink::open(config.clone(), &specs()).unwrap();
     // The first half, as a run that crashed after committing it.
     let half = batches.len() / 2;
@@ -180,10 +164,7 @@ fn a_schema_that_does_not_match_is_refused_naming_table_and_column() {
         config.schema
     ))
     .unwrap();
-    let err = PostgresSink::open(config.clone(), &specs())
-        .err()
-        .unwrap()
-        .to_string();
+    let err = open_error(&config);
     assert!(
         err.contains("gas_fees_minutes") && err.contains("blob_count"),
         "{err}"
@@ -194,28 +175,17 @@ fn a_schema_that_does_not_match_is_refused_naming_table_and_column() {
         s = config.schema
     ))
     .unwrap();
-    let err = PostgresSink::open(config.clone(), &specs())
-        .err()
-        .unwrap()
-        .to_string();
+    let err = open_error(&config);
     assert!(
         err.contains("gas_fees_blocks.tx_count") && err.contains("text"),
         "{err}"
     );
     // The binary refuses to start and writes nothing.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chainflow"))
-        .args([
-            "run",
-            "--max-blocks",
-            "20",
-            "--fast",
-            "--quiet",
-            "--postgres",
-            &config.url,
-        ])
-        .env("CHAINFLOW_SINKS__POSTGRES__SCHEMA", &config.schema)
-        .output()
-        .unwrap();
+    let out = crate::support::devnet_run(
+        20,
+        &["--postgres", &config.url],
+        &[("CHAINFLOW_SINKS__POSTGRES__SCHEMA", &config.schema)],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("gas_fees_blocks.tx_count"), "{stderr}");
@@ -241,11 +211,7 @@ fn the_binary_migrates_postgres_idempotently_and_says_the_mode() {
             .args(["migrate", "--postgres", &url, "--schema", name])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::support::assert_success(&out);
         outputs.push(String::from_utf8_lossy(&out.stdout).to_string());
     }
     assert!(
@@ -263,24 +229,12 @@ fn the_binary_migrates_postgres_idempotently_and_says_the_mode() {
         4
     );
     // Then a devnet run writes through it.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_chainflow"))
-        .args([
-            "run",
-            "--max-blocks",
-            "60",
-            "--fast",
-            "--quiet",
-            "--postgres",
-            &url,
-        ])
-        .env("CHAINFLOW_SINKS__POSTGRES__SCHEMA", name)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = crate::support::devnet_run(
+        60,
+        &["--postgres", &url],
+        &[("CHAINFLOW_SINKS__POSTGRES__SCHEMA", name)],
     );
+    crate::support::assert_success(&out);
     assert_eq!(
         number(&format!("SELECT count(*) FROM {name}.gas_fees_blocks")),
         60
@@ -315,14 +269,10 @@ impl Sink for Agree {
 
 #[test]
 fn clickhouse_and_postgres_agree_at_every_committed_epoch() {
-    let ch = chainflow::sinks::clickhouse::ClickHouseConfig {
-        batch_rows: 1,
-        ..crate::support::clickhouse::database("agree_with_postgres")
-    };
-    let pg = PostgresConfig {
-        batch_rows: 1,
-        ..schema("pg_agree_with_clickhouse")
-    };
+    let mut ch = crate::support::clickhouse::database("agree_with_postgres");
+    ch.delivery.batch_rows = 1;
+    let mut pg = schema("pg_agree_with_clickhouse");
+    pg.delivery.batch_rows = 1;
     let checked = Arc::new(Mutex::new(0));
     let sinks: Vec<Box<dyn Sink>> = vec![
         Box::new(ClickHouseSink::open(ch.clone()).unwrap()),
@@ -365,17 +315,7 @@ fn hypertables_when_timescaledb_is_present() {
     }
     let mut sink = PostgresSink::open(config.clone(), &specs()).unwrap();
     assert!(sink.mode().is_timescale());
-    let memory = MemorySink::new();
-    engine::run(
-        &EngineSettings::default(),
-        timely::Config::thread(),
-        vec![&GasFees],
-        devnet(80, 5).map(Ok),
-        vec![Box::new(memory.clone())],
-        &RunControl::default(),
-    )
-    .unwrap();
-    let batches = memory.batches();
+    let batches = devnet_batches(80, 5);
     for b in &batches {
         sink.commit(b).unwrap();
     }
@@ -388,22 +328,7 @@ fn hypertables_when_timescaledb_is_present() {
 #[test]
 fn inserts_of_keys_already_in_the_table_fall_back_to_staging() {
     let config = schema("pg_duplicate_fallback");
-    let run = |start_epoch: u64| -> Vec<OutputBatch> {
-        let memory = MemorySink::new();
-        engine::run(
-            &EngineSettings {
-                start_epoch,
-                ..EngineSettings::default()
-            },
-            timely::Config::thread(),
-            vec![&GasFees],
-            devnet(60, 8).map(Ok),
-            vec![Box::new(memory.clone())],
-            &RunControl::default(),
-        )
-        .unwrap();
-        memory.batches()
-    };
+    let run = |start_epoch: u64| devnet_batches_from(60, 8, start_epoch);
     let first = run(1);
     let mut sink = PostgresSink::open(config.clone(), &specs()).unwrap();
     for b in &first {

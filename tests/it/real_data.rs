@@ -1,7 +1,7 @@
 //! Checks of the fee recurrences, of the RPC conversion and of the `gas_fees` hour and day
 //! rollups against real mainnet data.
 //!
-//! The fixtures live in `shared/data`, a sibling of the repository (see its `README.md`).
+//! The fixtures are real mainnet data kept beside the repository (see [`DATA`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
@@ -20,7 +20,8 @@ use chainflow::sources::rpc::convert::block_from_rpc;
 use chainflow::sources::{SourceError, SourceEvent};
 use serde_json::Value;
 
-/// Directory of the fixtures.
+/// Directory of the fixtures: `shared/data` beside the repository, as README.md
+/// ("Development") says; the only place the tests read outside the repository.
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/");
 
 /// The value of a result, panicking with some context on an error.
@@ -561,15 +562,11 @@ fn gas_fees_hours_and_days_of_real_mainnet_blocks_equal_sums_over_the_fixtures()
         "engine run",
     );
     let state = |output: &str| -> BTreeMap<Vec<chainflow::engine::dataflow::Value>, isize> {
-        let mut state = BTreeMap::new();
-        for b in sink.batches().iter().filter(|b| b.output.name == output) {
+        let batches = sink.batches();
+        for b in batches.iter().filter(|b| b.output.name == output) {
             assert!(b.errors.is_empty(), "{output}: {:?}", b.errors);
-            for (row, _, diff) in &b.updates {
-                *state.entry(row.clone()).or_insert(0) += diff;
-            }
         }
-        state.retain(|_, d| *d != 0);
-        state
+        chainflow::sinks::memory::current_rows(&batches, output)
     };
     let values = |rows: Vec<Vec<chainflow::engine::dataflow::Value>>| {
         rows.into_iter().map(|r| (r, 1)).collect::<BTreeMap<_, _>>()

@@ -16,6 +16,7 @@ use crate::clickhouse_sink::outputs_converge;
 use crate::rpc::{block_with_txs, replacements};
 use crate::support::anvil::{Anvil, AnvilOpts};
 use crate::support::postgres::{progress, rows, schema};
+use crate::support::wait_until;
 
 fn specs() -> Vec<OutputSpec> {
     GasFees.outputs()
@@ -149,15 +150,13 @@ fn a_replayed_range_equals_the_node_and_a_live_run_at_one_and_two_workers() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while tables(&live) != tables(&one) {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{}",
-            std::fs::read_to_string(&log).unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(30, || {
+        if tables(&live) == tables(&one) {
+            Ok(())
+        } else {
+            Err(std::fs::read_to_string(&log).unwrap())
+        }
+    });
     child.kill().unwrap();
     child.wait().unwrap();
 }

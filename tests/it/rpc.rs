@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 use chainflow::dataflows::gas_fees::{self, GasFees};
 use chainflow::engine::dataflow::{Dataflow, Value};
 use chainflow::engine::{self, EngineError, EngineSettings, RunControl, RunSummary};
+use chainflow::sinks::Sink;
 use chainflow::sinks::memory::MemorySink;
-use chainflow::sinks::{OutputBatch, Sink};
 use chainflow::sources::rpc::tracker::DeepReorgPolicy;
 use chainflow::sources::rpc::{ChainConfig, RpcSource};
 
 use crate::support::anvil::{Anvil, AnvilOpts, Rng, TxKind};
 use crate::support::node_oracle::gas_fees_all_from_node;
+use crate::support::wait_until;
 
 type State = BTreeMap<Vec<Value>, isize>;
 
@@ -83,17 +84,7 @@ impl Follower {
 
     /// Accumulated state of `output`; every row must have multiplicity 1.
     fn state(&self, output: &str) -> State {
-        let batches: Vec<OutputBatch> = self.sink.batches();
-        let mut state = State::new();
-        for b in batches.iter().filter(|b| b.output.name == output) {
-            for (row, _, diff) in &b.updates {
-                let e = state.entry(row.clone()).or_insert(0);
-                *e += diff;
-                if *e == 0 {
-                    state.remove(row);
-                }
-            }
-        }
+        let state = self.sink.current(output);
         for (row, count) in &state {
             assert_eq!(*count, 1, "{output}: row {row:?} has multiplicity {count}");
         }
@@ -155,14 +146,13 @@ impl Follower {
 
     /// Waits for the run to end by itself (an error) for at most 30 s.
     fn wait_end(mut self) -> Result<RunSummary, EngineError> {
-        let started = Instant::now();
-        while !self.finished() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the run did not end"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(30, || {
+            if self.finished() {
+                Ok(())
+            } else {
+                Err("the run did not end".into())
+            }
+        });
         self.handle.take().unwrap().join().unwrap()
     }
 }
@@ -179,6 +169,17 @@ impl Drop for Follower {
 pub(crate) fn block_with_txs(anvil: &Anvil, seed: u64, count: usize) {
     anvil.send_mix(seed, count);
     anvil.mine(1);
+}
+
+/// A fresh anvil node with the log contract and `blocks` blocks, block `i` with `i % spread`
+/// transactions.
+pub(crate) fn node_with_blocks(blocks: u64, spread: u64) -> Anvil {
+    let anvil = Anvil::with(AnvilOpts::default());
+    anvil.ensure_log_contract();
+    for i in 0..blocks {
+        block_with_txs(&anvil, i, (i % spread) as usize);
+    }
+    anvil
 }
 
 /// Replacement transactions for a reorg: a few of each non-blob kind, spread over the new
@@ -387,32 +388,25 @@ fn the_binary_follows_a_node_with_rpc_and_stops_on_ctrl_c() {
         .env("CHAINFLOW_LOG", "")
         .spawn()
         .unwrap();
-    let started = Instant::now();
     let rows = |text: &str| {
         text.lines()
             .filter(|l| l.contains("\"gas_fees_blocks\"") && l.contains("\"diff\":1"))
             .count()
     };
-    loop {
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        if rows(&text) == 6 {
-            break;
+    wait_until(30, || {
+        match rows(&std::fs::read_to_string(&path).unwrap_or_default()) {
+            6 => Ok(()),
+            seen => Err(format!("rows seen: {seen}")),
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "rows seen: {}",
-            rows(&text)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    });
     anvil.mine(1);
-    while rows(&std::fs::read_to_string(&path).unwrap()) < 7 {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the new head did not arrive"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(30, || {
+        if rows(&std::fs::read_to_string(&path).unwrap()) < 7 {
+            Err("the new head did not arrive".into())
+        } else {
+            Ok(())
+        }
+    });
     let kill = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

@@ -114,17 +114,8 @@ fn l2_heads_equal_the_recompute_through_l2_reorgs_and_ignore_l1() {
             &RunControl::default(),
         )
         .unwrap();
-        let mut state: BTreeMap<Vec<Value>, isize> = BTreeMap::new();
-        for batch in sink.batches() {
-            assert!(batch.errors.is_empty());
-            if batch.output.name != L2_HEADS {
-                continue;
-            }
-            for (row, _, d) in &batch.updates {
-                *state.entry(row.clone()).or_insert(0) += d;
-            }
-        }
-        state.retain(|_, d| *d != 0);
+        assert!(sink.batches().iter().all(|b| b.errors.is_empty()));
+        let state = sink.current(L2_HEADS);
         let want: BTreeMap<Vec<Value>, isize> = canonical(&l2)
             .iter()
             .map(|b| (L2Head::of(b, L2_ANCHOR).values(), 1))
@@ -262,9 +253,7 @@ fn every_rollup_output_equals_the_recompute_at_every_epoch_through_reorgs_on_bot
         for n in 1..=events.len() {
             let epoch = start + n as u64 - 1;
             for (output, row, d) in updates.remove(&epoch).unwrap_or_default() {
-                let rows = state.entry(output).or_default();
-                *rows.entry(row.clone()).or_insert(0) += d;
-                rows.retain(|_, d| *d != 0);
+                chainflow::sinks::memory::fold(state.entry(output).or_default(), row, d);
             }
             if n % 37 != 0 && n != events.len() {
                 continue;

@@ -25,7 +25,7 @@ use chainflow::sources::rpc::{ChainConfig, RpcSource};
 
 use crate::support::anvil::{Anvil, AnvilOpts, Rng, TxKind};
 use crate::support::taiko_node::{Fork, TaikoL1, TaikoL2};
-use crate::support::{clickhouse, postgres};
+use crate::support::{clickhouse, postgres, wait_until};
 
 const L2_CHAIN: u64 = 167_001;
 
@@ -120,20 +120,19 @@ impl Run {
         let (pg, ch) = if fresh {
             (postgres::schema(test), clickhouse::database(test))
         } else {
-            (
-                PostgresConfig {
-                    url: postgres::url(),
-                    schema: format!("cf_{test}"),
-                    timescale: chainflow::sinks::postgres::migrate::TimescaleSetting::Off,
-                    batch_ms: 20,
-                    ..PostgresConfig::default()
-                },
-                ClickHouseConfig {
-                    database: format!("cf_{test}"),
-                    batch_ms: 20,
-                    ..ClickHouseConfig::default()
-                },
-            )
+            let mut pg = PostgresConfig {
+                url: postgres::url(),
+                schema: format!("cf_{test}"),
+                timescale: chainflow::sinks::postgres::migrate::TimescaleSetting::Off,
+                ..PostgresConfig::default()
+            };
+            pg.delivery.batch_ms = 20;
+            let mut ch = ClickHouseConfig {
+                database: format!("cf_{test}"),
+                ..ClickHouseConfig::default()
+            };
+            ch.delivery.batch_ms = 20;
+            (pg, ch)
         };
         let c = &taiko.config().contracts;
         let role = |name: &str, a: Option<Address>| {
@@ -573,18 +572,14 @@ fn a_killed_taiko_run_restarts_exact_and_keeps_its_reorg_log() {
     // And a reorg after the restart is recorded.
     l1.reorg(1, &[plain_tx(&l1, 10)]);
     run.converge(&l1, &l2, "a reorg after the restart");
-    let started = Instant::now();
-    loop {
+    wait_until(30, || {
         let (pg, _) = run.stored(&spec);
         if pg.len() > before.len() {
             assert!(before.iter().all(|r| pg.contains(r)));
-            break;
+            Ok(())
+        } else {
+            Err("no new reorg row".into())
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no new reorg row"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
     run.kill();
 }

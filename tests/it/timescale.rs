@@ -16,6 +16,7 @@
 //! policies never touch the reorg window or the rows a restart rebuilds.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -26,11 +27,11 @@ use chainflow::sinks::postgres::migrate::{Mode, TimescaleSetting, migrate};
 
 use crate::clickhouse_crash::{crash_storm, spawn, write_config};
 use crate::clickhouse_sink::outputs_converge;
-use crate::rpc::{block_with_txs, replacements};
+use crate::rpc::{block_with_txs, node_with_blocks, replacements};
 use crate::support::KillOnDrop;
 use crate::support::anvil::{Anvil, AnvilOpts};
 use crate::support::pg_cluster::{Cluster, Kind};
-use crate::support::postgres::{rows, url};
+use crate::support::postgres::{rows, sink_toml, url};
 
 /// The tables the TimescaleDB parts of the numbered migrations make hypertables: 4 of `gas_fees`, 14
 /// of `taiko`.
@@ -137,7 +138,7 @@ fn storm(seed: u64, url: &str, schema: &str) -> String {
         schema: schema.to_string(),
         ..PostgresConfig::default()
     };
-    let toml = format!("[sinks.postgres]\nurl = \"{url}\"\nschema = \"{schema}\"\nbatch_ms = 50\n");
+    let toml = sink_toml(&config);
     let logs = crash_storm(seed, 1, &toml, &|spec| rows(&config, spec), &|| 0);
     logs.last().unwrap().clone()
 }
@@ -316,20 +317,12 @@ fn preloaded_with_several_chainflow_schemas_in_one_database() {
         log.contains(mode),
         "the run's log does not name the mode: {log}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_chainflow"))
-        .args([
-            "run",
-            "--max-blocks",
-            "60",
-            "--fast",
-            "--quiet",
-            "--postgres",
-            &url,
-        ])
-        .env("CHAINFLOW_SINKS__POSTGRES__SCHEMA", "cf_two")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = crate::support::devnet_run(
+        60,
+        &["--postgres", &url],
+        &[("CHAINFLOW_SINKS__POSTGRES__SCHEMA", "cf_two")],
+    );
+    crate::support::assert_success(&out);
     let blocks: i64 = c
         .query_one("SELECT count(*) FROM cf_two.gas_fees_blocks", &[])
         .unwrap()
@@ -390,27 +383,35 @@ fn compress_everything(c: &mut postgres::Client, schema: &str) -> i64 {
     .get(0)
 }
 
-#[test]
-fn upserts_and_deletes_land_exactly_in_compressed_chunks() {
-    let url = fresh_database("cf_ts_compressed");
-    let schema = "cf_compressed";
+/// A run of the binary on `anvil` writing to `config`'s schema: its folder, its config file
+/// and the process (its log is `run0.log` in the folder).
+fn start_run(anvil: &Anvil, config: &PostgresConfig) -> (tempfile::TempDir, PathBuf, KillOnDrop) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), anvil, &sink_toml(config));
+    let child = KillOnDrop(spawn(&path, 1, &dir.path().join("run0.log")));
+    (dir, path, child)
+}
+
+/// A fresh database `db` with `schema` migrated to hypertables: a sink config and a client.
+fn hypertable_schema(db: &str, schema: &str) -> (PostgresConfig, postgres::Client) {
+    let url = fresh_database(db);
     migrate_twice_naming(&url, schema, "TimescaleDB 2.");
     let config = PostgresConfig {
         url: url.clone(),
         schema: schema.into(),
         ..PostgresConfig::default()
     };
-    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    let anvil = Anvil::with(AnvilOpts::default());
-    anvil.ensure_log_contract();
-    for i in 0..80 {
-        block_with_txs(&anvil, i, (i % 3) as usize);
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let toml = format!("[sinks.postgres]\nurl = \"{url}\"\nschema = \"{schema}\"\nbatch_ms = 50\n");
-    let path = write_config(dir.path(), &anvil, &toml);
+    let c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    (config, c)
+}
+
+#[test]
+fn upserts_and_deletes_land_exactly_in_compressed_chunks() {
+    let schema = "cf_compressed";
+    let (config, mut c) = hypertable_schema("cf_ts_compressed", schema);
+    let anvil = node_with_blocks(80, 3);
+    let (dir, path, mut child) = start_run(&anvil, &config);
     let read = |spec: &OutputSpec| rows(&config, spec);
-    let mut child = KillOnDrop(spawn(&path, 1, &dir.path().join("run0.log")));
     {
         let running = || true;
         outputs_converge(&read, &anvil, &running, "initial");
@@ -468,15 +469,9 @@ fn now() -> u64 {
 
 #[test]
 fn policies_never_touch_the_reorg_window_or_the_rows_a_restart_rebuilds() {
-    let url = fresh_database("cf_ts_policies");
     let schema = "cf_policies";
-    migrate_twice_naming(&url, schema, "TimescaleDB 2.");
-    let config = PostgresConfig {
-        url: url.clone(),
-        schema: schema.into(),
-        ..PostgresConfig::default()
-    };
-    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let (config, mut c) = hypertable_schema("cf_ts_policies", schema);
+    let url = config.url.clone();
     // Small chunks, so that a test chain spans many; the shipped policies are unchanged.
     c.batch_execute(&format!(
         "SELECT set_chunk_time_interval('{schema}.gas_fees_blocks', 100);
@@ -501,11 +496,8 @@ fn policies_never_touch_the_reorg_window_or_the_rows_a_restart_rebuilds() {
     for i in 0..10 {
         block_with_txs(&anvil, i, 2);
     }
-    let dir = tempfile::tempdir().unwrap();
-    let toml = format!("[sinks.postgres]\nurl = \"{url}\"\nschema = \"{schema}\"\nbatch_ms = 50\n");
-    let path = write_config(dir.path(), &anvil, &toml);
+    let (dir, path, mut child) = start_run(&anvil, &config);
     let read = |spec: &OutputSpec| rows(&config, spec);
-    let mut child = KillOnDrop(spawn(&path, 1, &dir.path().join("run0.log")));
     let running = || true;
     outputs_converge(&read, &anvil, &running, "ten days of blocks");
     // An operator's retention: about four days of blocks and minutes.
@@ -646,20 +638,14 @@ fn the_mode_of_a_schema_is_what_its_migrations_made() {
         .get(0);
     assert_eq!(created, 0, "`off` created the extension");
     // `require` on a schema migrated with plain tables: `run` stops before writing.
-    let out = Command::new(env!("CARGO_BIN_EXE_chainflow"))
-        .args([
-            "run",
-            "--max-blocks",
-            "5",
-            "--fast",
-            "--quiet",
-            "--postgres",
-            &url,
-        ])
-        .env("CHAINFLOW_SINKS__POSTGRES__SCHEMA", "cf_off")
-        .env("CHAINFLOW_SINKS__POSTGRES__TIMESCALE", "require")
-        .output()
-        .unwrap();
+    let out = crate::support::devnet_run(
+        5,
+        &["--postgres", &url],
+        &[
+            ("CHAINFLOW_SINKS__POSTGRES__SCHEMA", "cf_off"),
+            ("CHAINFLOW_SINKS__POSTGRES__TIMESCALE", "require"),
+        ],
+    );
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("timescale = \"require\""), "{stderr}");

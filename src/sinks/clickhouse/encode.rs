@@ -292,20 +292,10 @@ mod tests {
     use super::*;
     use crate::engine::dataflow::{Column, Position};
     use crate::model::B256;
+    use crate::sinks::testing::{COLUMNS, spec};
 
-    const COLS: &[Column] = &[
-        Column::new("k", ColumnType::U64, ""),
-        Column::new("at", ColumnType::Timestamp, ""),
-        Column::new("fee", ColumnType::Wei, ""),
-        Column::new("h", ColumnType::Hash, ""),
-    ];
-    const SPEC: OutputSpec = OutputSpec {
-        name: "t",
-        doc: "",
-        columns: COLS,
-        key: &["k"],
-        position: crate::engine::dataflow::Position::Block("k"),
-    };
+    /// Every column kind but text.
+    const SPEC: OutputSpec = spec("t", COLUMNS.split_at(4).0, &["k"]);
 
     fn row(k: u64, fee: u128) -> RowValues {
         vec![

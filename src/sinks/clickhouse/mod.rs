@@ -55,6 +55,7 @@ use clickhouse::Client;
 use serde::{Deserialize, Serialize};
 
 use self::encode::{WeiEncoding, column_list, decode_rows, encode_row, rows_to_write};
+use super::delivery::{Delivery, DeliveryDefaults};
 use super::reconcile::{Progress, StoredState, covered_sql};
 use super::writers::{self, Writer};
 use super::{OutputBatch, Result, Sink, SinkError};
@@ -71,15 +72,9 @@ pub struct ClickHouseConfig {
     pub database: String,
     /// User.
     pub user: String,
-    /// Environment variable holding the password (never the password itself).
-    pub password_env: String,
-    /// Flush once this many rows are buffered (ClickHouse prefers large, infrequent inserts).
-    pub batch_rows: usize,
-    /// Flush at the latest this long after the first buffered row (the latency cap; 500 ms
-    /// keeps a block queryable within a second of the node at a few inserts per second).
-    pub batch_ms: u64,
-    /// Attempts per insert before the pipeline stops.
-    pub attempts: u32,
+    /// Password variable, batching and retries: keys of this table too.
+    #[serde(flatten)]
+    pub delivery: Delivery<ClickHouseConfig>,
     /// Outputs written here; empty means all.
     pub outputs: Vec<String>,
     /// The share of the keys this sink instance writes (set by the engine per worker).
@@ -93,14 +88,20 @@ impl Default for ClickHouseConfig {
             url: "http://127.0.0.1:8123".into(),
             database: "chainflow".into(),
             user: "default".into(),
-            password_env: "CHAINFLOW_CLICKHOUSE_PASSWORD".into(),
-            batch_rows: 100_000,
-            batch_ms: 500,
-            attempts: 8,
+            delivery: Delivery::default(),
             outputs: Vec::new(),
             writer: Writer::default(),
         }
     }
+}
+
+impl DeliveryDefaults for ClickHouseConfig {
+    const PASSWORD_ENV: &'static str = "CHAINFLOW_CLICKHOUSE_PASSWORD";
+    /// ClickHouse prefers large, infrequent inserts.
+    const BATCH_ROWS: usize = 100_000;
+    /// Keeps a block queryable within a second of the node at a few inserts per second.
+    const BATCH_MS: u64 = 500;
+    const ATTEMPTS: u32 = 8;
 }
 
 impl ClickHouseConfig {
@@ -112,7 +113,7 @@ impl ClickHouseConfig {
             .with_url(&self.url)
             .with_user(&self.user)
             .with_validation(false);
-        if let Ok(password) = std::env::var(&self.password_env) {
+        if let Ok(password) = std::env::var(&self.delivery.password_env) {
             client = client.with_password(password);
         }
         client
@@ -166,7 +167,7 @@ impl ClickHouseSink {
             .map_err(|e| fatal("*", e.to_string()))?;
         let client = config.client();
         // The server may still be starting: retry with backoff, then give up with a clear error.
-        let attempts = config.attempts.max(1);
+        let attempts = config.delivery.attempts.max(1);
         let mut delay = Duration::from_millis(100);
         let mut attempt = 1;
         let server = loop {
@@ -276,7 +277,10 @@ impl ClickHouseSink {
     fn insert_all(&mut self, inserts: Vec<(&str, String, bytes::Bytes)>) -> Result<()> {
         let n = inserts.len() as u64;
         let client = &self.client;
-        let (attempts, db) = (self.config.attempts.max(1), self.config.database.as_str());
+        let (attempts, db) = (
+            self.config.delivery.attempts.max(1),
+            self.config.database.as_str(),
+        );
         let jobs = inserts
             .into_iter()
             .map(|(output, sql, data)| insert_one(client, db, attempts, output, sql, data));
@@ -430,7 +434,7 @@ impl Sink for ClickHouseSink {
         pending.upper = Some(batch.upper);
         pending.finalized = (*batch.finalized).clone();
         self.first_pending.get_or_insert_with(Instant::now);
-        if self.rows_buffered >= self.config.batch_rows {
+        if self.rows_buffered >= self.config.delivery.batch_rows {
             self.flush()?;
         }
         Ok(())
@@ -484,6 +488,6 @@ impl Sink for ClickHouseSink {
 
     fn flush_deadline(&self) -> Option<Instant> {
         self.first_pending
-            .map(|t| t + Duration::from_millis(self.config.batch_ms))
+            .map(|t| t + Duration::from_millis(self.config.delivery.batch_ms))
     }
 }

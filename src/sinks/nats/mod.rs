@@ -16,7 +16,7 @@
 //! `<output>.<writer>.<writers>`, value `<epoch>@<stream stamp>`, put after the batch's
 //! acknowledgements; entries stamped for an earlier stream of the same name are ignored): a restart
 //! publishes that epoch again, and JetStream drops the messages already stored by their id
-//! (within the stream's duplicate window). A stream written before the bucket existed
+//! (within the stream's duplicate window). A single writer's stream without progress entries
 //! resumes at its last message's epoch. A consumer folds changes by key and keeps, per
 //! key, the change with the highest epoch: that is idempotent, so a duplicate outside the
 //! window is harmless too. Values are encoded as in the JSONL sink: wei amounts as decimal
@@ -85,8 +85,7 @@ fn progress_key(output: &str, writer: Writer) -> String {
 
 /// A progress entry `(output, writer, epoch, stream stamp)` from its key and value; `None`
 /// when unreadable. The value is `<epoch>@<stamp>`, the stamp being the creation time of the
-/// output stream it was written for (see [`stream_stamp`]); a bare `<epoch>` (written before
-/// stamps) has no stamp.
+/// output stream it was written for (see [`stream_stamp`]); a bare `<epoch>` has no stamp.
 fn progress_entry(
     key: &str,
     value: Option<&[u8]>,
@@ -118,7 +117,7 @@ fn stream_stamp(info: &jetstream::stream::Info) -> i128 {
 }
 
 /// Whether a progress entry belongs to the output stream at hand: its stamp is the stream's,
-/// or it has none (written before stamps) and the stream holds messages.
+/// or it has none (a bare epoch) and the stream holds messages.
 fn entry_is_current(entry_stamp: Option<i128>, stamp: i128, stream_empty: bool) -> bool {
     match entry_stamp {
         Some(s) => s == stamp,
@@ -254,9 +253,10 @@ impl EgressSink {
             for spec in specs {
                 let mut rows = stored.remove(spec.name).unwrap_or_default();
                 if rows.is_empty() && config.writer.count <= 1 && !stream_empty {
-                    // Written before the bucket existed (one writer, as versions before it
-                    // wrote): its last message. (A writer of several has no such past, and
-                    // the others may be publishing while it opens.)
+                    // A stream with messages and no progress entry (a single writer's
+                    // progress kept in the stream alone): its last message. (A writer of
+                    // several always has entries, and the others may be publishing while it
+                    // opens.)
                     match stream
                         .get_last_raw_message_by_subject(&output_subject(&config.subject_prefix, spec.name))
                         .await

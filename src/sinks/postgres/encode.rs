@@ -19,25 +19,12 @@ pub fn pg_type(ty: ColumnType) -> &'static str {
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS+00` of unix seconds (proleptic Gregorian, UTC).
+/// `YYYY-MM-DD HH:MM:SS+00` of unix seconds (proleptic Gregorian, UTC); the caller keeps
+/// `secs` within year 9999 (`encode_value` refuses later ones).
 pub fn timestamp_text(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}+00",
-        rem / 3_600,
-        rem % 3_600 / 60,
-        rem % 60
+    crate::sinks::utc(secs).map_or_else(
+        || secs.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M:%S+00").to_string(),
     )
 }
 
@@ -134,6 +121,22 @@ pub fn select_expr(name: &str, ty: ColumnType) -> String {
     }
 }
 
+/// The `SELECT` list reading every column of `spec` back as text (see [`select_expr`]).
+pub fn select_list(spec: &OutputSpec) -> String {
+    let exprs: Vec<String> = spec
+        .columns
+        .iter()
+        .map(|c| select_expr(c.name, c.ty))
+        .collect();
+    exprs.join(", ")
+}
+
+/// The column list of `spec`'s table, for `COPY t (...)`.
+pub fn column_list(spec: &OutputSpec) -> String {
+    let names: Vec<&str> = spec.columns.iter().map(|c| c.name).collect();
+    names.join(", ")
+}
+
 /// Parses a value of `ty` from the text [`select_expr`] reads.
 pub fn decode_value(ty: ColumnType, text: &str) -> Result<Value, String> {
     let bad = |e: &dyn std::fmt::Display| format!("'{text}' is not a {}: {e}", ty.name());
@@ -161,23 +164,10 @@ pub fn decode_row(spec: &OutputSpec, texts: &[String]) -> Result<RowValues, Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::dataflow::{Column, Position};
     use crate::model::B256;
+    use crate::sinks::testing::{COLUMNS, spec};
 
-    const COLS: &[Column] = &[
-        Column::new("k", ColumnType::U64, ""),
-        Column::new("at", ColumnType::Timestamp, ""),
-        Column::new("fee", ColumnType::Wei, ""),
-        Column::new("h", ColumnType::Hash, ""),
-        Column::new("t", ColumnType::Text, ""),
-    ];
-    const SPEC: OutputSpec = OutputSpec {
-        name: "t",
-        doc: "",
-        columns: COLS,
-        key: &["k"],
-        position: Position::Block("k"),
-    };
+    const SPEC: OutputSpec = spec("t", COLUMNS, &["k"]);
 
     #[test]
     fn u256_values_are_decimal_digits_both_ways() {

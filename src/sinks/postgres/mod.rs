@@ -38,10 +38,11 @@ use std::time::{Duration, Instant};
 use postgres::{Client, NoTls};
 use serde::{Deserialize, Serialize};
 
-use self::encode::{decode_row, encode_row, select_expr};
+use self::encode::{column_list, decode_row, encode_row, select_list};
 use self::migrate::{
     Mode, TimescaleSetting, check_identifier, check_schema, enter_schema, schema_mode,
 };
+use super::delivery::{Delivery, DeliveryDefaults};
 use super::reconcile::{Progress, StoredState, covered_sql};
 use super::{OutputBatch, Result, Sink, SinkError};
 use crate::engine::dataflow::{ColumnType, OutputSpec, RowValues, Value};
@@ -55,19 +56,14 @@ use crate::sinks::writers::{self, Writer};
 pub struct PostgresConfig {
     /// Connection string (`postgres://user@host:port/db` or `host=... user=...`).
     pub url: String,
-    /// Environment variable holding the password (never the password itself).
-    pub password_env: String,
     /// Schema holding the tables (created by `chainflow migrate`).
     pub schema: String,
     /// Use TimescaleDB: `auto` (when created in the database, or installed and preloaded),
     /// `off`, `require` (see [`migrate`]).
     pub timescale: TimescaleSetting,
-    /// Flush once this many rows are buffered.
-    pub batch_rows: usize,
-    /// Flush at the latest this long after the first buffered row.
-    pub batch_ms: u64,
-    /// Attempts per transaction before the pipeline stops.
-    pub attempts: u32,
+    /// Password variable, batching and retries: keys of this table too.
+    #[serde(flatten)]
+    pub delivery: Delivery<PostgresConfig>,
     /// Outputs written here; empty means all.
     pub outputs: Vec<String>,
     /// The share of the keys this sink instance writes (set by the engine per worker).
@@ -79,23 +75,27 @@ impl Default for PostgresConfig {
     fn default() -> Self {
         PostgresConfig {
             url: "postgres://postgres@127.0.0.1:5432/postgres".into(),
-            password_env: "CHAINFLOW_POSTGRES_PASSWORD".into(),
             schema: "chainflow".into(),
             timescale: TimescaleSetting::Auto,
-            batch_rows: 50_000,
-            batch_ms: 200,
-            attempts: 8,
+            delivery: Delivery::default(),
             outputs: Vec::new(),
             writer: Writer::default(),
         }
     }
 }
 
+impl DeliveryDefaults for PostgresConfig {
+    const PASSWORD_ENV: &'static str = "CHAINFLOW_POSTGRES_PASSWORD";
+    const BATCH_ROWS: usize = 50_000;
+    const BATCH_MS: u64 = 200;
+    const ATTEMPTS: u32 = 8;
+}
+
 impl PostgresConfig {
     /// Connects once (no retries), with the password from the environment when set.
     pub fn connect(&self) -> std::result::Result<Client, postgres::Error> {
         let mut config: postgres::Config = self.url.parse()?;
-        if let Ok(password) = std::env::var(&self.password_env) {
+        if let Ok(password) = std::env::var(&self.delivery.password_env) {
             config.password(password);
         }
         config.application_name("chainflow");
@@ -264,12 +264,7 @@ impl PostgresSink {
                 continue;
             }
             let spec = p.spec;
-            let list = spec
-                .columns
-                .iter()
-                .map(|c| c.name)
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = column_list(&spec);
             let mut direct = String::new();
             let mut staged = String::new();
             for e in p.rows.values() {
@@ -363,7 +358,7 @@ fn copy_in(
 }
 
 fn connect_with_retries(config: &PostgresConfig) -> Result<Client> {
-    let attempts = config.attempts.max(1);
+    let attempts = config.delivery.attempts.max(1);
     let mut delay = Duration::from_millis(100);
     let mut attempt = 1;
     loop {
@@ -463,14 +458,9 @@ impl StoredState for PostgresSink {
         spec: &OutputSpec,
         from: &BTreeMap<ChainId, u64>,
     ) -> Result<Vec<RowValues>> {
-        let exprs: Vec<String> = spec
-            .columns
-            .iter()
-            .map(|c| select_expr(c.name, c.ty))
-            .collect();
         let sql = format!(
             "SELECT {} FROM {} WHERE {}",
-            exprs.join(", "),
+            select_list(spec),
             spec.name,
             covered_sql(spec, from, "to_timestamp", "true", "false")
         );
@@ -554,7 +544,7 @@ impl Sink for PostgresSink {
         pending.upper = Some(batch.upper);
         pending.finalized = (*batch.finalized).clone();
         self.first_pending.get_or_insert_with(Instant::now);
-        if self.rows_buffered >= self.config.batch_rows {
+        if self.rows_buffered >= self.config.delivery.batch_rows {
             self.flush()?;
         }
         Ok(())
@@ -564,7 +554,7 @@ impl Sink for PostgresSink {
         if self.first_pending.is_none() {
             return Ok(());
         }
-        let attempts = self.config.attempts.max(1);
+        let attempts = self.config.delivery.attempts.max(1);
         let mut delay = Duration::from_millis(100);
         let mut attempt = 1;
         let mut stage_all = false;
@@ -613,6 +603,6 @@ impl Sink for PostgresSink {
 
     fn flush_deadline(&self) -> Option<Instant> {
         self.first_pending
-            .map(|t| t + Duration::from_millis(self.config.batch_ms))
+            .map(|t| t + Duration::from_millis(self.config.delivery.batch_ms))
     }
 }

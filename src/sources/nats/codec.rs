@@ -83,9 +83,9 @@ const MAX_TX: usize = 194;
 /// `*at` unmoved (`tx` partly written): [`Reader::tx`] then reads it or names the error, and
 /// accepts exactly what this accepts.
 ///
-/// Built on the stack and pushed, a `Tx` was copied in 16-byte loads over fields stored in
-/// narrower pieces, and each such load waited for its stores: that was most of the cost of
-/// a decode. Here every field is stored once, from the bytes, at its width.
+/// A `Tx` built on the stack and then pushed is copied in 16-byte loads over fields stored in
+/// narrower pieces, each load waiting for its stores (a store-forwarding stall), which
+/// dominates a decode. Here every field is stored once, from the bytes, at its width.
 #[inline(always)]
 fn fast_tx(bytes: &[u8], at: &mut usize, tx: &mut Tx) -> bool {
     let Some(w) = bytes.get(*at..).and_then(|r| r.first_chunk::<MAX_TX>()) else {

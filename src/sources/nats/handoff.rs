@@ -3,9 +3,9 @@
 //!
 //! The ingress hands every decoded event to the engine's feeder through one. A
 //! `crossbeam_channel` receiver that finds its channel empty first spins and calls
-//! `sched_yield` several times before it sleeps; at one event per message that was 5-6 µs of
-//! CPU per message (`benches/nats.rs`, perf), taken from the NATS server and the decoder on a
-//! busy machine. Here the reader takes everything queued in one lock ([`Receiver::recv_all`]),
+//! `sched_yield` several times before it sleeps; at one event per message that spinning is
+//! CPU taken from the NATS server and the decoder on a busy machine (`benches/nats.rs`
+//! measures it). Here the reader takes everything queued in one lock ([`Receiver::recv_all`]),
 //! so a backlog costs one lock per batch, not per item.
 
 use std::collections::VecDeque;

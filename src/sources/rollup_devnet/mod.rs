@@ -2,20 +2,22 @@
 //! and a Taiko L2, interleaved in timestamp order.
 //!
 //! - **L2** (default chain id 167000, a block every 2 s): every block starts with the anchor
-//!   transaction (to [`Contracts::anchor`], emitting the fork's `Anchored` log), followed by
-//!   ordinary transactions whose effective gas price is above the base fee. The fee recipient
-//!   is a sequencer drawn from a small set, so a reorg can change it.
+//!   transaction (to [`Contracts::anchor`](crate::abi::taiko::Contracts::anchor), emitting
+//!   the fork's `Anchored` log), followed by ordinary transactions whose effective gas price
+//!   is above the base fee. The fee recipient is a sequencer drawn from a small set, so a
+//!   reorg can change it.
 //! - **L1** (default chain id 1, a block every 12 s): a few ordinary transactions plus the
 //!   protocol's transactions, their logs ABI-encoded with the `sol!` types of
-//!   [`crate::abi::taiko`] and emitted by the configured [`Contracts`]: batch
-//!   proposals (Pacaya `BatchProposed` in blob transactions, Shasta `Proposed`), proofs
-//!   (`BatchesProved`; `Proved` with the signal service's `CheckpointSaved` in the same
-//!   transaction), Pacaya verifications (`BatchesVerified`), forced inclusions (stored some
-//!   blocks before they are consumed; a forced Pacaya batch's propose transaction also carries
-//!   `ForcedInclusionConsumed` and `ForcedInclusionProcessed`; Shasta `ForcedInclusionSaved`
-//!   then a source with `isForcedInclusion`), slashings (Pacaya `Slashed`, Shasta
-//!   `LivenessBondSettled` with `slashed > 0`), and now and then a log of a configured contract
-//!   with a known topic0 and truncated data, which does not decode.
+//!   [`crate::abi::taiko`] and emitted by the configured
+//!   [`Contracts`](crate::abi::taiko::Contracts): batch proposals (Pacaya `BatchProposed` in
+//!   blob transactions, Shasta `Proposed`), proofs (`BatchesProved`; `Proved` with the
+//!   signal service's `CheckpointSaved` in the same transaction), Pacaya verifications
+//!   (`BatchesVerified`), forced inclusions (stored some blocks before they are consumed; a
+//!   forced Pacaya batch's propose transaction also carries `ForcedInclusionConsumed` and
+//!   `ForcedInclusionProcessed`; Shasta `ForcedInclusionSaved` then a source with
+//!   `isForcedInclusion`), slashings (Pacaya `Slashed`, Shasta `LivenessBondSettled` with
+//!   `slashed > 0`), and now and then a log of a configured contract with a known topic0 and
+//!   truncated data, which does not decode.
 //!
 //! Both chains reorg independently, never at or below their finalized height. An L1 reorg
 //! regenerates the orphaned heights from the protocol state saved with the fork point, so the

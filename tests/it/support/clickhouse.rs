@@ -52,11 +52,11 @@ pub fn query(sql: &str) -> String {
 pub fn database(test: &str) -> ClickHouseConfig {
     let name = format!("cf_{test}");
     query(&format!("DROP DATABASE IF EXISTS {name}"));
-    let config = ClickHouseConfig {
+    let mut config = ClickHouseConfig {
         database: name.clone(),
-        batch_ms: 20,
         ..ClickHouseConfig::default()
     };
+    config.delivery.batch_ms = 20;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -10,8 +10,50 @@ pub mod node_oracle;
 pub mod pg_cluster;
 pub mod postgres;
 pub mod rows;
+pub mod services;
 pub mod spec;
 pub mod taiko_node;
+
+/// Polls `check` until it says `Ok`; after `secs` seconds, panics with its last complaint.
+pub fn wait_until(secs: u64, mut check: impl FnMut() -> Result<(), String>) {
+    let started = std::time::Instant::now();
+    loop {
+        match check() {
+            Ok(()) => return,
+            Err(why) => assert!(
+                started.elapsed() < std::time::Duration::from_secs(secs),
+                "{why}"
+            ),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Runs `chainflow run --max-blocks <blocks> --fast --quiet` over the devnet, with `args`
+/// after and the variables `env` set, to its end.
+pub fn devnet_run(blocks: u64, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_chainflow"))
+        .args([
+            "run",
+            "--max-blocks",
+            &blocks.to_string(),
+            "--fast",
+            "--quiet",
+        ])
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+/// Asserts that a command succeeded, with its standard error in the failure.
+pub fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
 
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {

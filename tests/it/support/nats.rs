@@ -10,19 +10,9 @@ use chainflow::model::{Address, B256};
 /// The server: `CHAINFLOW_TEST_NATS`, else what `make services` found
 /// (`CHAINFLOW_NATS_URL` in `.services/env`), else the local default.
 pub fn url() -> String {
-    if let Ok(url) = std::env::var("CHAINFLOW_TEST_NATS") {
-        return url;
-    }
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".services/env");
-    std::fs::read_to_string(file)
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("CHAINFLOW_NATS_URL="))
-                .map(|s| s.trim().to_string())
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "nats://127.0.0.1:4222".into())
+    super::services::service_url(&["CHAINFLOW_TEST_NATS"], "CHAINFLOW_NATS_URL", || {
+        "nats://127.0.0.1:4222".into()
+    })
 }
 
 /// One test's names: streams, consumer and subject prefix, all derived from `test`.

@@ -4,25 +4,17 @@ use std::collections::BTreeMap;
 
 use chainflow::engine::dataflow::{OutputSpec, Value};
 use chainflow::sinks::postgres::PostgresConfig;
-use chainflow::sinks::postgres::encode::{decode_row, select_expr};
+use chainflow::sinks::postgres::encode::{decode_row, select_list};
 use chainflow::sinks::postgres::migrate::{Mode, TimescaleSetting, migrate};
 
 /// The server's connection string: `CHAINFLOW_TEST_POSTGRES`, else what `make services`
 /// found (`CHAINFLOW_POSTGRES_URL` in `.services/env`), else the local default.
 pub fn url() -> String {
-    if let Ok(url) = std::env::var("CHAINFLOW_TEST_POSTGRES") {
-        return url;
-    }
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".services/env");
-    std::fs::read_to_string(file)
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("CHAINFLOW_POSTGRES_URL="))
-                .map(|s| s.trim().to_string())
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| PostgresConfig::default().url)
+    super::services::service_url(
+        &["CHAINFLOW_TEST_POSTGRES"],
+        "CHAINFLOW_POSTGRES_URL",
+        || PostgresConfig::default().url,
+    )
 }
 
 /// A client on the test server.
@@ -45,26 +37,21 @@ pub fn schema_with(test: &str, timescale: TimescaleSetting) -> (PostgresConfig, 
     let reconnect = || postgres::Client::connect(&url(), postgres::NoTls);
     let (applied, mode) = migrate(&mut c, &reconnect, &name, timescale).unwrap();
     assert!(!applied.is_empty());
-    let config = PostgresConfig {
+    let mut config = PostgresConfig {
         url: url(),
         schema: name,
         timescale,
-        batch_ms: 20,
         ..PostgresConfig::default()
     };
+    config.delivery.batch_ms = 20;
     (config, mode)
 }
 
 /// The rows of `spec`'s table, as values (each with its count: a key twice would show).
 pub fn rows(config: &PostgresConfig, spec: &OutputSpec) -> BTreeMap<Vec<Value>, isize> {
-    let exprs: Vec<String> = spec
-        .columns
-        .iter()
-        .map(|c| select_expr(c.name, c.ty))
-        .collect();
     let sql = format!(
         "SELECT {} FROM {}.{}",
-        exprs.join(", "),
+        select_list(spec),
         config.schema,
         spec.name
     );
@@ -75,6 +62,14 @@ pub fn rows(config: &PostgresConfig, spec: &OutputSpec) -> BTreeMap<Vec<Value>, 
         *out.entry(decode_row(spec, &texts).unwrap()).or_insert(0) += 1;
     }
     out
+}
+
+/// The `[sinks.postgres]` table of a run writing where `config` points, flushing every 50 ms.
+pub fn sink_toml(config: &PostgresConfig) -> String {
+    format!(
+        "[sinks.postgres]\nurl = \"{}\"\nschema = \"{}\"\nbatch_ms = 50\n",
+        config.url, config.schema
+    )
 }
 
 /// One number from `sql`.

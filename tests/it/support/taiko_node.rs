@@ -1,6 +1,6 @@
 //! Taiko on real anvil nodes: the event emitters of `tests/it/fixtures/taiko/` (stand-ins
 //! for the Taiko L1 contracts and the L2 anchor of both forks that emit the REAL events,
-//! same canonical signatures and topic0 values as `../shared/docs/EVENTS.md`) deployed on an
+//! same canonical signatures and topic0 values as `docs/taiko-events.md`) deployed on an
 //! L1 node ([`TaikoL1`]) and installed on an L2 node ([`TaikoL2`]), driven synchronously
 //! over JSON-RPC with anvil's unlocked dev accounts.
 //!
