@@ -1,5 +1,5 @@
-//! The per-block metrics of a Taiko L2 block (the `l2_heads` row of issue 8), as rollup
-//! dashboards define them (`EVENTS.md`, "L2 block metrics", after taikoscope):
+//! The per-block metrics of a Taiko L2 block (the `l2_heads` row), as rollup dashboards
+//! define them (`docs/taiko-events.md`, "L2 block metrics", after taikoscope):
 //!
 //! - `sum_gas_used`: gas used by the block's transactions **excluding the anchor
 //!   transaction** (the one sent to the anchor contract);

@@ -363,28 +363,8 @@ pub struct ReorgRow {
 }
 
 /// One row of `taiko_errors`: a log of a configured Taiko contract with a known topic0
-/// that does not decode.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Row)]
-#[row(position = block(block_number))]
-pub struct DecodeErrorRow {
-    /// chain id
-    #[row(key)]
-    pub chain_id: u64,
-    /// block height
-    #[row(key)]
-    pub block_number: u64,
-    /// log in its block
-    #[row(key)]
-    pub log_index: u64,
-    /// transaction
-    pub tx_hash: B256,
-    /// emitting contract
-    pub address: Address,
-    /// the event its topic0 names
-    pub event: String,
-    /// why it does not decode
-    pub reason: String,
-}
+/// that does not decode (the engine's [`LogError`](crate::engine::decode::LogError), whose `event` is here the event's name).
+pub type DecodeErrorRow = crate::engine::decode::LogError;
 
 impl BatchTime {
     /// The times of batch `batch_id` of `fork` proposed at `proposed_at`, first proved at `proved_at`

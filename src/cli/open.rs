@@ -31,6 +31,18 @@ use crate::sinks::SkipCommitted;
 use crate::sinks::reconcile::{self, ChainResume, PlanError, Reconcile, StoredState};
 use crate::sources::rpc::{ChainConfig, NodeProbe, RpcSource};
 
+/// Where the stateful sinks of a run resume: what [`resumable`] needs besides the sink.
+pub struct Resume<'a> {
+    /// NATS ingress: epochs replay identically, so a sink skips the ones it holds.
+    pub ingress: bool,
+    /// The chains followed over JSON-RPC (a restart plan per chain).
+    pub chains: &'a [ChainConfig],
+    /// A node probe per chain, opened on first use.
+    pub probes: &'a mut [Option<NodeProbe>],
+    /// Per chain index, the earliest block any sink's restart needs.
+    pub starts: &'a mut BTreeMap<usize, u64>,
+}
+
 /// A sink that keeps state (ClickHouse, PostgreSQL, NATS egress) and the outputs it takes.
 pub type Stateful = (Box<dyn Sink>, Vec<OutputSpec>);
 
@@ -40,11 +52,15 @@ pub type Stateful = (Box<dyn Sink>, Vec<OutputSpec>);
 pub fn resumable<S: StoredState + Sink + 'static>(
     mut sink: S,
     specs: Vec<OutputSpec>,
-    ingress: bool,
-    chains: &[ChainConfig],
-    (probes, starts): (&mut [Option<NodeProbe>], &mut BTreeMap<usize, u64>),
+    at: &mut Resume<'_>,
 ) -> Result<Stateful> {
-    if ingress {
+    let Resume {
+        ingress,
+        chains,
+        probes,
+        starts,
+    } = at;
+    if *ingress {
         let committed = committed_epochs(&mut sink)?;
         return Ok((
             Box::new(SkipCommitted::new(Box::new(sink), committed)),
@@ -169,7 +185,13 @@ pub fn sinks(
     let mut stateful: Vec<Vec<Stateful>> = Vec::new();
     // With NATS ingress epochs are stream sequences: the run replays the stream from its
     // first message and every sink skips the epochs it holds.
-    let ingress = config.nats.is_some();
+    let chains = config.chains.clone();
+    let mut resume = Resume {
+        ingress: config.nats.is_some(),
+        chains: &chains,
+        probes: &mut probes,
+        starts: &mut starts,
+    };
     for (i, &writer) in local_writers.iter().enumerate() {
         // What holds for the whole database (its schema, the killed run's inserts, the
         // epochs already used) is checked once, on the first writer's sink.
@@ -200,13 +222,7 @@ pub fn sinks(
                 settings.start_epoch = settings.start_epoch.max(sink.next_epoch(&specs)?);
                 tracing::info!(url = %ch.url, database = %ch.database, writers = local_writers.len(), "writing to ClickHouse");
             }
-            set.push(resumable(
-                sink,
-                specs,
-                ingress,
-                &config.chains,
-                (&mut probes, &mut starts),
-            )?);
+            set.push(resumable(sink, specs, &mut resume)?);
         }
         if let Some(pg) = &config.sinks.postgres {
             let specs = specs_for("postgres", &pg.outputs);
@@ -221,13 +237,7 @@ pub fn sinks(
             if first {
                 settings.start_epoch = settings.start_epoch.max(sink.next_epoch()?);
             }
-            set.push(resumable(
-                sink,
-                specs,
-                ingress,
-                &config.chains,
-                (&mut probes, &mut starts),
-            )?);
+            set.push(resumable(sink, specs, &mut resume)?);
         }
         if let Some(egress) = &config.sinks.nats {
             let specs = specs_for("nats", &egress.outputs);

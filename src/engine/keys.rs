@@ -214,12 +214,9 @@ mod tests {
         assert_eq!(good, vec![(row(2, 1), 5, 1)]);
         assert_eq!(errors.len(), 2);
         let text = errors[0].to_string();
-        assert!(
-            text.contains("dataflow 'dup'")
-                && text.contains("output 't'")
-                && text.contains("U64(1)"),
-            "{text}"
-        );
+        for named in ["dataflow 'dup'", "output 't'", "U64(1)"] {
+            assert!(text.contains(named), "{named} not in: {text}");
+        }
         assert!(errors[1].reason.contains("multiplicity"));
     }
 }

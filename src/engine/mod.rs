@@ -47,16 +47,20 @@ use sink::{OutputBatch, Sink, SinkError};
 use source::{SourceError, SourceEvent};
 
 /// Engine settings (`[engine]` in the config).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, smart_default::SmartDefault)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineSettings {
     /// Epochs a worker may run ahead of the released output before it stops taking input.
+    #[default = 64]
     pub max_inflight_epochs: u64,
     /// Capacity, in epochs or batches, of the channels into and out of the workers.
+    #[default = 64]
     pub channel_capacity: usize,
     /// Blocks put at one epoch: 1 for live following, more for replays (throughput).
+    #[default = 1]
     pub blocks_per_epoch: usize,
     /// First epoch of the run.
+    #[default = 1]
     pub start_epoch: Epoch,
     /// Batch `blocks_per_epoch` only until the source has caught up, then one epoch per
     /// event (a replay that follows the head on: a live head waits for no other).
@@ -65,6 +69,7 @@ pub struct EngineSettings {
     /// Seal (see `src/engine/seal.rs`) each time a chain's finalized head passes a multiple
     /// of this many seconds of chain time: state of closed buckets below finality leaves the
     /// dataflows, so memory stays bounded on long runs. 0 never seals.
+    #[default = 3600]
     pub seal_every_secs: u64,
     /// Across processes, where process 0 relays the chain's events to the others
     /// (`host:port`; see `sources::relay`). Default: process 0's host at the port after the
@@ -78,21 +83,6 @@ pub struct EngineSettings {
     /// `sources::relay`) take their epoch from the height they reach (see `feeder`, invariant 6).
     #[serde(skip)]
     pub partitioned: bool,
-}
-
-impl Default for EngineSettings {
-    fn default() -> Self {
-        EngineSettings {
-            max_inflight_epochs: 64,
-            channel_capacity: 64,
-            blocks_per_epoch: 1,
-            start_epoch: 1,
-            batch_until_caught_up: false,
-            seal_every_secs: 3600,
-            relay: None,
-            partitioned: false,
-        }
-    }
 }
 
 /// Errors that end a run.
@@ -770,6 +760,21 @@ mod tests {
                 ref other => panic!("block_number is {other:?}"),
             })
             .collect()
+    }
+
+    #[test]
+    fn the_default_settings_follow_heads_live_and_seal_hourly() {
+        let s = EngineSettings::default();
+        assert_eq!(
+            (
+                s.max_inflight_epochs,
+                s.channel_capacity,
+                s.blocks_per_epoch
+            ),
+            (64, 64, 1)
+        );
+        assert_eq!((s.start_epoch, s.seal_every_secs), (1, 3600));
+        assert!(!s.batch_until_caught_up && !s.partitioned && s.relay.is_none());
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub type Tables = BTreeMap<&'static str, Vec<RowValues>>;
 
 /// The current rows of an output with their multiplicity (a key twice would show as two
 /// entries, a row twice as a count of 2).
-pub type State = BTreeMap<RowValues, Diff>;
+pub type State = crate::sinks::memory::Rows;
 
 /// What [`check_every_epoch`] checked.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -52,25 +52,7 @@ pub struct Report {
     pub updates: usize,
 }
 
-/// Folds `diff` of `row` into `state`, dropping rows whose count reaches zero.
-pub fn apply(state: &mut State, row: &[Value], diff: Diff) {
-    let count = state.entry(row.to_vec()).or_insert(0);
-    *count += diff;
-    if *count == 0 {
-        state.remove(row);
-    }
-}
-
-/// The current rows of `output` after every update of `batches`.
-pub fn fold(batches: &[OutputBatch], output: &str) -> State {
-    let mut state = State::new();
-    for batch in batches.iter().filter(|b| b.output.name == output) {
-        for (row, _, diff) in &batch.updates {
-            apply(&mut state, row, *diff);
-        }
-    }
-    state
-}
+pub use crate::sinks::memory::{current_rows as fold, fold as apply};
 
 /// Checks the contract of output batches (see [`crate::engine::sink`]): per output, ranges
 /// that follow one another; epochs inside their range; consolidated updates of `+1` or `-1`;

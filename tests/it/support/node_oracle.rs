@@ -5,42 +5,16 @@
 
 use std::collections::BTreeMap;
 
-use chainflow::dataflows::gas_fees::{
-    BLOCKS, BlockRow, DAYS, DayRow, HOURS, HourRow, MINUTES, MinuteRow, Rollup,
-};
-use chainflow::engine::dataflow::Row;
+use chainflow::dataflows::gas_fees::{BlockRow, MinuteRow, Rollup};
 use chainflow::model::B256;
 use chainflow::model::fees::{BlobParams, blob_base_fee};
 use serde_json::{Value, json};
 
 use super::anvil::{hex, hex_u64, hex_u128, rpc_url};
 
-/// Every `gas_fees` output of a node's canonical chain, as [`gas_fees_all_from_node`] reads it.
-pub struct NodeRows {
-    /// `gas_fees_blocks`, in height order.
-    pub blocks: Vec<BlockRow>,
-    /// `gas_fees_minutes`, in `(chain_id, minute)` order.
-    pub minutes: Vec<MinuteRow>,
-    /// `gas_fees_hours`, in `(chain_id, bucket_start)` order.
-    pub hours: Vec<HourRow>,
-    /// `gas_fees_days`, in `(chain_id, bucket_start)` order.
-    pub days: Vec<DayRow>,
-}
-
-impl NodeRows {
-    /// The rows of every output as values, by output name.
-    pub fn values(&self) -> BTreeMap<&'static str, Vec<Vec<chainflow::engine::dataflow::Value>>> {
-        fn of<R: Row>(rows: &[R]) -> Vec<Vec<chainflow::engine::dataflow::Value>> {
-            rows.iter().map(Row::values).collect()
-        }
-        BTreeMap::from([
-            (BLOCKS, of(&self.blocks)),
-            (MINUTES, of(&self.minutes)),
-            (HOURS, of(&self.hours)),
-            (DAYS, of(&self.days)),
-        ])
-    }
-}
+/// Every `gas_fees` output of a node's canonical chain, as [`gas_fees_all_from_node`] reads
+/// it (the same shape as the dataflow's own recompute, computed independently here).
+pub type NodeRows = chainflow::dataflows::gas_fees::Recomputed;
 
 /// The `gas_fees_blocks` and `gas_fees_minutes` rows of the node's canonical chain from
 /// `from_block` to `latest` (see [`gas_fees_all_from_node`], which also gives the hours and
